@@ -1,0 +1,57 @@
+# QueryLab: `make run` to serve, `make test` to test. Both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+SYNCED := $(VENV)/.synced
+
+.PHONY: help setup run serve test test-fast lint format bench clean
+
+help:
+	@echo "make run    set up (venv, dependencies, migrations, seed) and serve on http://127.0.0.1:$(PORT)"
+	@echo "make test   set up and run the whole test suite"
+	@echo "make lint   ruff and mypy"
+	@echo "make bench  run the benchmarks and write bench/results.md"
+
+$(PY):
+	@python=$$(scripts/find-python) || exit 1; \
+	echo "Creating $(VENV) with $$python"; \
+	"$$python" -m venv $(VENV)
+
+$(VENV)/bin/uv: | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# Reinstall only when the lock changes: a second `make run` starts in seconds.
+$(SYNCED): uv.lock pyproject.toml | $(VENV)/bin/uv
+	$(VENV)/bin/uv sync --frozen --quiet --python $(PY)
+	@touch $@
+
+setup: $(SYNCED)
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_blog --if-empty
+
+run: setup
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(VENV)/bin/pytest -m "not browser and not slow" $(PYTEST_ARGS)
+
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(SYNCED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var

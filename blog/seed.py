@@ -1,0 +1,329 @@
+"""The deterministic demo-blog generator.
+
+``generate(size, seed)`` builds every row as plain tuples from a seeded
+``random.Random`` and small pools of Faker text (Faker is called a fixed number
+of times per seed, never per field per row). ``seed(size, seed)`` writes them
+with ``bulk_create`` inside one transaction: a failure or an interrupt leaves
+the previous data exactly as it was. The same size and seed give the same rows,
+and so the same ``dataset_digest()``, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.management.color import no_style
+from django.db import connections, models, transaction
+from django.utils.text import slugify
+from faker import Faker
+
+from blog.models import Article, Author, Category, Comment, Dataset, Tag
+
+
+@dataclass(frozen=True)
+class Size:
+    authors: int
+    categories: int
+    tags: int
+    articles: int
+    comments: int
+
+
+SIZES: dict[str, Size] = {
+    "tiny": Size(5, 3, 8, 20, 60),
+    "small": Size(20, 6, 20, 200, 1_000),
+    "default": Size(50, 10, 30, 1_000, 5_000),
+    "large": Size(500, 20, 100, 20_000, 100_000),
+}
+DEFAULT_SIZE = "default"
+DEFAULT_SEED = 1
+
+# Every date is relative to a fixed instant, never to "now": the same seed
+# gives the same rows next year too.
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+CATEGORY_NAMES = [
+    "Databases", "Python", "Web Development", "Performance", "Testing", "DevOps",
+    "Security", "Data Science", "Frontend", "Career", "Architecture", "Tooling",
+    "Cloud", "Open Source", "Mobile", "Design", "Machine Learning", "Networking",
+    "Accessibility", "Community",
+]  # fmt: skip
+TAG_NAMES = [
+    "django", "postgresql", "sqlite", "orm", "indexes", "caching", "htmx", "async",
+    "testing", "pytest", "migrations", "sql", "joins", "profiling", "deployment",
+    "docker", "security", "api", "rest", "graphql", "celery", "redis", "javascript",
+    "css", "typing", "packaging", "logging", "monitoring", "linux", "git",
+]  # fmt: skip
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass
+class Rows:
+    """A whole dataset as plain tuples, in the column order of the models."""
+
+    authors: list[tuple[Any, ...]] = field(default_factory=list)
+    categories: list[tuple[Any, ...]] = field(default_factory=list)
+    tags: list[tuple[Any, ...]] = field(default_factory=list)
+    articles: list[tuple[Any, ...]] = field(default_factory=list)
+    article_tags: list[tuple[int, int]] = field(default_factory=list)
+    comments: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "author": len(self.authors),
+            "category": len(self.categories),
+            "tag": len(self.tags),
+            "article": len(self.articles),
+            "comment": len(self.comments),
+        }
+
+
+# Column order of each table's tuples; the ORM writer and the raw writer share it.
+COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
+    Author: ("id", "username", "name", "email", "bio", "joined_at"),
+    Category: ("id", "name", "slug"),
+    Tag: ("id", "name", "slug"),
+    Article: (
+        "id", "title", "slug", "author_id", "category_id", "body", "html_content",
+        "status", "pub_date", "views",
+    ),  # fmt: skip
+    Article.tags.through: ("article_id", "tag_id"),
+    Comment: ("id", "article_id", "author_id", "body", "created_at", "is_approved"),
+}
+TABLE_ROWS: dict[type[models.Model], str] = {
+    Author: "authors",
+    Category: "categories",
+    Tag: "tags",
+    Article: "articles",
+    Article.tags.through: "article_tags",
+    Comment: "comments",
+}
+
+
+class _Pools:
+    """A fixed amount of Faker text per seed, recombined by the RNG."""
+
+    def __init__(self, seed: int) -> None:
+        fake = Faker("en_US")
+        fake.seed_instance(seed)
+        self.first_names = [fake.first_name() for _ in range(120)]
+        self.last_names = [fake.last_name() for _ in range(120)]
+        self.sentences = [fake.sentence(nb_words=12) for _ in range(600)]
+        self.titles = [fake.sentence(nb_words=5).rstrip(".") for _ in range(400)]
+        self.words = sorted({w.lower() for w in fake.words(nb=400)} - set(TAG_NAMES))
+
+    def paragraph(self, rng: random.Random, low: int = 4, high: int = 7) -> str:
+        return " ".join(rng.choices(self.sentences, k=rng.randint(low, high)))
+
+
+def _weighted_sample(rng: random.Random, population: Sequence[int], cum: list[float], k: int) -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < k:
+        pick = rng.choices(population, cum_weights=cum)[0]
+        if pick not in chosen:
+            chosen.append(pick)
+    return chosen
+
+
+def _cumulative(weights: Iterable[float]) -> list[float]:
+    total, cum = 0.0, []
+    for w in weights:
+        total += w
+        cum.append(total)
+    return cum
+
+
+def generate(size: str, seed: int) -> Rows:
+    """Build every row of the dataset named by (size, seed), without touching the database."""
+    spec = SIZES[size]
+    rng = random.Random(f"querylab:{size}:{seed}")
+    pools = _Pools(seed)
+    rows = Rows()
+
+    used_usernames: set[str] = set()
+    joined: list[datetime] = []
+    for author_id in range(1, spec.authors + 1):
+        first, last = rng.choice(pools.first_names), rng.choice(pools.last_names)
+        username = base = f"{slugify(first)}.{slugify(last)}"
+        n = 1
+        while username in used_usernames:
+            n += 1
+            username = f"{base}{n}"
+        used_usernames.add(username)
+        joined_at = EPOCH - timedelta(days=rng.randint(400, 2500), seconds=rng.randint(0, 86399))
+        joined.append(joined_at)
+        bio = " ".join(rng.choices(pools.sentences, k=rng.randint(1, 3)))
+        rows.authors.append(
+            (author_id, username, f"{first} {last}", f"{username}@example.com", bio, joined_at)
+        )
+
+    for category_id, name in enumerate(CATEGORY_NAMES[: spec.categories], start=1):
+        rows.categories.append((category_id, name, slugify(name)))
+
+    tag_names = TAG_NAMES[: spec.tags] + pools.words[: max(0, spec.tags - len(TAG_NAMES))]
+    for tag_id, name in enumerate(tag_names, start=1):
+        rows.tags.append((tag_id, name, slugify(name)))
+
+    # A few prolific authors, popular categories and tags: Zipf-like weights.
+    author_ids = list(range(1, spec.authors + 1))
+    author_cum = _cumulative(1 / rank**1.1 for rank in author_ids)
+    category_ids = list(range(1, spec.categories + 1))
+    category_cum = _cumulative(1 / rank**0.6 for rank in category_ids)
+    tag_ids = list(range(1, spec.tags + 1))
+    tag_cum = _cumulative(1 / rank**0.8 for rank in tag_ids)
+
+    published: list[tuple[int, datetime]] = []
+    for article_id in range(1, spec.articles + 1):
+        author_id = rng.choices(author_ids, cum_weights=author_cum)[0]
+        title = rng.choice(pools.titles)
+        paragraphs = [pools.paragraph(rng) for _ in range(rng.randint(5, 9))]
+        body = "\n\n".join(paragraphs)
+        html_content = f"<h2>{title}</h2>\n" + "\n".join(
+            f'<p class="lead">{p}</p>' if i == 0 else f"<p>{p}</p>"
+            for i, p in enumerate(paragraphs)
+        )
+        is_published = rng.random() < 0.8
+        pub_date = None
+        views = 0
+        if is_published:
+            since = joined[author_id - 1]
+            span = int((EPOCH - since).total_seconds())
+            pub_date = since + timedelta(seconds=rng.randint(span // 10, span - 3600))
+            views = int(rng.lognormvariate(6, 1.3))
+            published.append((article_id, pub_date))
+        rows.articles.append(
+            (
+                article_id,
+                title,
+                f"{slugify(title)[:200]}-{article_id}",
+                author_id,
+                rng.choices(category_ids, cum_weights=category_cum)[0],
+                body,
+                html_content,
+                "published" if is_published else "draft",
+                pub_date,
+                views,
+            )
+        )
+        for tag_id in sorted(_weighted_sample(rng, tag_ids, tag_cum, rng.randint(1, 5))):
+            rows.article_tags.append((article_id, tag_id))
+
+    # A few articles collect most of the comments (Pareto weights).
+    article_cum = _cumulative(rng.paretovariate(1.1) for _ in published)
+    for comment_id in range(1, spec.comments + 1):
+        article_id, pub_date = rng.choices(published, cum_weights=article_cum)[0]
+        seconds_open = max(60, int((EPOCH - pub_date).total_seconds()))
+        created_at = pub_date + timedelta(seconds=rng.randint(60, seconds_open))
+        rows.comments.append(
+            (
+                comment_id,
+                article_id,
+                rng.choices(author_ids, cum_weights=author_cum)[0],
+                " ".join(rng.choices(pools.sentences, k=rng.randint(1, 4))),
+                created_at,
+                rng.random() < 0.85,
+            )
+        )
+    return rows
+
+
+def _delete_all(using: str) -> None:
+    # Raw DELETEs in dependency order: the ORM's delete() would first SELECT
+    # every article to collect its cascades, which is slow for 20,000 rows.
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        for model in (Comment, Article.tags.through, Article, Tag, Category, Author):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback | None = None) -> None:
+    """Replace the blog tables' contents with ``rows`` (the caller owns the transaction)."""
+    report = on_progress or (lambda stage, written: None)
+    connection = connections[using]
+    report("deleting", 0)
+    _delete_all(using)
+    written = 0
+    for model, attr in TABLE_ROWS.items():
+        columns = COLUMNS[model]
+        objs = [model(**dict(zip(columns, row, strict=True))) for row in getattr(rows, attr)]
+        report(model._meta.model_name or attr, written)
+        model.objects.using(using).bulk_create(objs, batch_size=2000)
+        written += len(objs)
+    report("sequences", written)
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), list(TABLE_ROWS)):
+            cursor.execute(sql)
+
+
+def seed(
+    size: str = DEFAULT_SIZE,
+    seed: int = DEFAULT_SEED,
+    *,
+    using: str = "default",
+    on_progress: ProgressCallback | None = None,
+) -> Dataset:
+    """Generate the (size, seed) dataset and make it the live one, atomically.
+
+    ``on_progress(stage, rows_written)`` is called between stages; an exception
+    raised anywhere (including by the callback) rolls everything back.
+    """
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    report = on_progress or (lambda stage, written: None)
+    started = time.perf_counter()
+    report("generating", 0)
+    rows = generate(size, seed)
+    with transaction.atomic(using=using):
+        write(rows, using=using, on_progress=report)
+        report("digest", sum(rows.counts().values()))
+        dataset = Dataset.objects.using(using).create(
+            size=size,
+            seed=seed,
+            digest=dataset_digest(using=using),
+            counts=rows.counts(),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+    report("done", sum(rows.counts().values()))
+    return dataset
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return repr(value)
+
+
+def dataset_digest(using: str = "default") -> str:
+    """sha256 over the ordered rows of the five tables and the article-tag links."""
+    digest = hashlib.sha256()
+    for model, columns in COLUMNS.items():
+        digest.update(f"#{model._meta.db_table}\n".encode())
+        order = ("article_id", "tag_id") if model is Article.tags.through else ("id",)
+        for row in model.objects.using(using).order_by(*order).values_list(*columns).iterator(chunk_size=5000):
+            digest.update("\x1f".join(map(_canonical, row)).encode())
+            digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def live_counts(using: str = "default") -> dict[str, int]:
+    return {
+        "author": Author.objects.using(using).count(),
+        "category": Category.objects.using(using).count(),
+        "tag": Tag.objects.using(using).count(),
+        "article": Article.objects.using(using).count(),
+        "comment": Comment.objects.using(using).count(),
+    }
+
+
+def live_dataset(using: str = "default") -> Dataset | None:
+    """The most recent successful seeding, or None on an empty database."""
+    return Dataset.objects.using(using).order_by("-id").first()

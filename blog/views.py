@@ -1,0 +1,64 @@
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from blog import seed
+from blog.models import Article, Comment
+from sandbox import isolation
+
+ARTICLES_PER_PAGE = 20
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"dataset": seed.live_dataset()})
+
+
+@require_GET
+def article_list(request: HttpRequest) -> HttpResponse:
+    # Three queries whatever the page or the data size: COUNT, the page, its tags.
+    articles = Article.objects.published().newest_first().for_listing()
+    page = Paginator(articles, ARTICLES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "blog/article_list.html", {"page": page})
+
+
+@require_GET
+def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    approved = Comment.objects.approved().select_related("author").order_by("created_at", "id")
+    article = get_object_or_404(
+        Article.objects.published()
+        .with_related()
+        .prefetch_related(Prefetch("comments", queryset=approved, to_attr="approved_comments")),
+        slug=slug,
+    )
+    return render(request, "blog/article_detail.html", {"article": article})
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    body = {"status": "ok", "database": connection.vendor, "isolation": isolation.level()}
+    try:
+        connection.ensure_connection()
+    except DatabaseError as exc:
+        return JsonResponse({**body, "status": "error", "error": str(exc)}, status=503)
+    return JsonResponse(body)
+
+
+@require_GET
+def api_dataset(request: HttpRequest) -> JsonResponse:
+    dataset = seed.live_dataset()
+    if dataset is None:
+        return JsonResponse(
+            {"size": None, "seed": None, "counts": seed.live_counts(), "digest": None}
+        )
+    return JsonResponse(
+        {
+            "size": dataset.size,
+            "seed": dataset.seed,
+            "counts": dataset.counts,
+            "digest": dataset.digest,
+        }
+    )

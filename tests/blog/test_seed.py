@@ -1,0 +1,121 @@
+from collections import Counter
+from statistics import mean
+
+import pytest
+from django.db.models import Count
+
+from blog import seed
+from blog.models import Article, Author, Category, Comment, Dataset, Tag
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "default"])
+def test_each_size_has_the_documented_row_counts(db: None, size: str) -> None:
+    spec = seed.SIZES[size]
+    dataset = seed.seed(size, 7)
+    expected = {
+        "author": spec.authors,
+        "category": spec.categories,
+        "tag": spec.tags,
+        "article": spec.articles,
+        "comment": spec.comments,
+    }
+    assert seed.live_counts() == expected
+    assert dataset.counts == expected
+
+
+@pytest.mark.slow
+def test_large_size_has_the_documented_row_counts(db: None) -> None:
+    seed.seed("large", 1)
+    assert seed.live_counts() == {
+        "author": 500, "category": 20, "tag": 100, "article": 20_000, "comment": 100_000
+    }  # fmt: skip
+
+
+def test_the_same_size_and_seed_give_the_same_digest_twice(db: None) -> None:
+    first = seed.seed("small", 42)
+    second = seed.seed("small", 42)
+    assert first.digest == second.digest == seed.dataset_digest()
+
+
+def test_a_different_seed_gives_a_different_digest(db: None) -> None:
+    assert seed.seed("tiny", 1).digest != seed.seed("tiny", 2).digest
+
+
+def test_generation_alone_is_deterministic() -> None:
+    assert seed.generate("tiny", 5) == seed.generate("tiny", 5)
+    assert seed.generate("tiny", 5) != seed.generate("tiny", 6)
+
+
+def test_a_failure_mid_seed_leaves_the_previous_data_intact(db: None) -> None:
+    before = seed.seed("tiny", 1)
+
+    def fail_while_writing_comments(stage: str, written: int) -> None:
+        if stage == "comment":
+            raise RuntimeError("injected failure")
+
+    with pytest.raises(RuntimeError, match="injected failure"):
+        seed.seed("small", 9, on_progress=fail_while_writing_comments)
+
+    assert seed.dataset_digest() == before.digest
+    assert seed.live_dataset() == before
+    assert Dataset.objects.count() == 1
+
+
+def test_an_interrupt_mid_seed_leaves_the_previous_data_intact(db: None) -> None:
+    before = seed.seed("tiny", 1)
+
+    def interrupt(stage: str, written: int) -> None:
+        if stage == "article_tags":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        seed.seed("small", 9, on_progress=interrupt)
+    assert seed.dataset_digest() == before.digest
+
+
+def test_unknown_size_and_negative_seed_are_refused(db: None) -> None:
+    with pytest.raises(ValueError, match="unknown size 'huge'"):
+        seed.seed("huge", 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        seed.seed("tiny", -1)
+
+
+def test_every_article_has_one_to_five_tags(small: Dataset) -> None:
+    tag_counts = Article.objects.annotate(n=Count("tags")).values_list("n", flat=True)
+    assert set(tag_counts) <= {1, 2, 3, 4, 5}
+    assert len(set(tag_counts)) == 5
+
+
+def test_about_eighty_percent_are_published_and_only_they_have_a_pub_date(small: Dataset) -> None:
+    published = Article.objects.published().count()
+    assert 0.7 < published / Article.objects.count() < 0.9
+    assert not Article.objects.published().filter(pub_date__isnull=True).exists()
+    assert not Article.objects.filter(status="draft", pub_date__isnull=False).exists()
+    assert not Article.objects.filter(status="draft", views__gt=0).exists()
+
+
+def test_comments_belong_to_published_articles_and_follow_them(small: Dataset) -> None:
+    assert not Comment.objects.exclude(article__status="published").exists()
+    for comment in Comment.objects.select_related("article")[:200]:
+        assert comment.article.pub_date is not None
+        assert comment.created_at > comment.article.pub_date
+
+
+def test_the_data_is_skewed_like_a_real_blog(small: Dataset) -> None:
+    per_author = sorted(Counter(Article.objects.values_list("author_id", flat=True)).values())
+    assert per_author[-1] >= 5 * per_author[len(per_author) // 2]
+    per_article = sorted(Counter(Comment.objects.values_list("article_id", flat=True)).values())
+    assert per_article[-1] >= 5 * per_article[len(per_article) // 2]
+
+
+def test_bodies_are_long_enough_for_defer_to_matter(tiny: Dataset) -> None:
+    assert mean(len(a.body) + len(a.html_content) for a in Article.objects.all()) > 3000
+    assert mean(len(a.title) for a in Article.objects.all()) < 100
+
+
+def test_names_and_slugs_are_unique_and_filled(small: Dataset) -> None:
+    for model in (Author, Category, Tag):
+        assert model.objects.exclude(pk__in=[]).count() > 0
+    assert Author.objects.values("username").distinct().count() == Author.objects.count()
+    assert Category.objects.filter(slug="").count() == 0
+    assert Tag.objects.filter(slug="").count() == 0

@@ -1,0 +1,73 @@
+from typing import Any
+
+import pytest
+from django.db.models import Count
+from django.test import Client
+from pytest_django import DjangoAssertNumQueries
+
+from blog import seed
+from blog.models import Article, Dataset
+
+
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_the_blog_listing_runs_three_queries_whatever_the_size(
+    db: None, client: Client, django_assert_num_queries: DjangoAssertNumQueries, size: str
+) -> None:
+    seed.seed(size, 1)
+    with django_assert_num_queries(3):  # COUNT for the pager, the page, its tags
+        response = client.get("/blog/")
+    assert response.status_code == 200
+    first = Article.objects.published().newest_first().select_related("author").first()
+    assert first is not None
+    assert first.title in response.text
+    assert first.author.username in response.text
+
+
+def test_the_blog_listing_paginates(small: Dataset, client: Client) -> None:
+    response = client.get("/blog/?page=2")
+    assert "Page 2 of" in response.text
+    assert response.context["page"].number == 2
+    assert len(response.context["page"]) == 20
+
+
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_an_article_page_runs_three_queries_whatever_its_comments(
+    db: None, client: Client, django_assert_num_queries: DjangoAssertNumQueries, size: str
+) -> None:
+    seed.seed(size, 1)
+    article = Article.objects.published().annotate(n=Count("comments")).order_by("-n", "id").first()
+    assert article is not None
+    with django_assert_num_queries(3):  # the article with author and category, tags, comments
+        response = client.get(f"/blog/{article.slug}/")
+    assert response.status_code == 200
+    for comment in article.comments.approved().select_related("author"):
+        assert comment.author.username in response.text
+
+
+def test_a_draft_is_not_shown(tiny: Dataset, client: Client) -> None:
+    draft = Article.objects.filter(status="draft").first()
+    assert draft is not None
+    assert client.get(f"/blog/{draft.slug}/").status_code == 404
+
+
+def test_healthz_reports_the_database_and_isolation(db: None, client: Client) -> None:
+    body: dict[str, Any] = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["database"] in {"sqlite", "postgresql"}
+    assert body["isolation"] in {"bubblewrap", "reduced"}
+
+
+def test_the_dataset_api_describes_the_live_dataset(tiny: Dataset, client: Client) -> None:
+    body = client.get("/api/dataset").json()
+    assert body == {
+        "size": "tiny",
+        "seed": 1,
+        "counts": {"author": 5, "category": 3, "tag": 8, "article": 20, "comment": 60},
+        "digest": seed.dataset_digest(),
+    }
+
+
+def test_the_home_page_shows_the_dataset(tiny: Dataset, client: Client) -> None:
+    response = client.get("/")
+    assert "tiny" in response.text
+    assert tiny.digest[:12] in response.text

@@ -1,0 +1,52 @@
+import pytest
+from playwright.sync_api import Page, expect
+from pytest_django.live_server_helper import LiveServer
+
+from blog import seed
+from blog.models import Article
+from tests.browser.conftest import screenshot
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_visitor_opens_the_home_page_and_follows_every_nav_link(
+    page: Page, live_server: LiveServer
+) -> None:
+    seed.seed("tiny", 1)
+    page.goto(live_server.url + "/")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("See every query")
+    expect(page.locator("#dataset")).to_contain_text("tiny")
+    screenshot(page, "home")
+
+    nav = page.get_by_role("navigation", name="Main")
+    for label, heading in [
+        ("Lessons", "Lessons"),
+        ("Exercises", "Exercises"),
+        ("Playground", "Playground"),
+        ("Demo blog", "The demo blog"),
+    ]:
+        nav.get_by_role("link", name=label, exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+        expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute(
+            "aria-current", "page"
+        )
+        screenshot(page, f"nav-{label.lower().replace(' ', '-')}")
+
+    newest = Article.objects.published().newest_first().first()
+    assert newest is not None
+    page.get_by_role("link", name=newest.title).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(newest.title)
+    screenshot(page, "blog-article")
+
+    nav.get_by_role("link", name="Instructor", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/admin/login/?next=/instructor/")
+    screenshot(page, "instructor-login")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pages_read_well_on_a_phone(page: Page, live_server: LiveServer) -> None:
+    seed.seed("tiny", 1)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/blog/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    screenshot(page, "blog-phone")
