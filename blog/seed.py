@@ -91,8 +91,16 @@ COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     Category: ("id", "name", "slug"),
     Tag: ("id", "name", "slug"),
     Article: (
-        "id", "title", "slug", "author_id", "category_id", "body", "html_content",
-        "status", "pub_date", "views",
+        "id",
+        "title",
+        "slug",
+        "author_id",
+        "category_id",
+        "body",
+        "html_content",
+        "status",
+        "pub_date",
+        "views",
     ),  # fmt: skip
     Article.tags.through: ("article_id", "tag_id"),
     Comment: ("id", "article_id", "author_id", "body", "created_at", "is_approved"),
@@ -186,8 +194,7 @@ def generate(size: str, seed: int) -> Rows:
         paragraphs = [pools.paragraph(rng) for _ in range(rng.randint(5, 9))]
         body = "\n\n".join(paragraphs)
         html_content = f"<h2>{title}</h2>\n" + "\n".join(
-            f'<p class="lead">{p}</p>' if i == 0 else f"<p>{p}</p>"
-            for i, p in enumerate(paragraphs)
+            f'<p class="lead">{p}</p>' if i == 0 else f"<p>{p}</p>" for i, p in enumerate(paragraphs)
         )
         is_published = rng.random() < 0.8
         pub_date = None
@@ -308,7 +315,9 @@ def dataset_digest(using: str = "default") -> str:
     for model, columns in COLUMNS.items():
         digest.update(f"#{model._meta.db_table}\n".encode())
         order = ("article_id", "tag_id") if model is Article.tags.through else ("id",)
-        for row in model.objects.using(using).order_by(*order).values_list(*columns).iterator(chunk_size=5000):
+        for row in (
+            model.objects.using(using).order_by(*order).values_list(*columns).iterator(chunk_size=5000)
+        ):
             digest.update("\x1f".join(map(_canonical, row)).encode())
             digest.update(b"\n")
     return digest.hexdigest()
@@ -327,3 +336,31 @@ def live_counts(using: str = "default") -> dict[str, int]:
 def live_dataset(using: str = "default") -> Dataset | None:
     """The most recent successful seeding, or None on an empty database."""
     return Dataset.objects.using(using).order_by("-id").first()
+
+
+def write_raw(rows: Rows, *, using: str = "default") -> None:
+    """Insert ``rows`` with plain ``executemany``: no model instances, no ORM.
+
+    The sandbox worker builds its in-memory datasets this way, and the seed
+    benchmark measures the ORM writer against it.
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for model, attr in TABLE_ROWS.items():
+            columns = COLUMNS[model]
+            fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+            adapt = [
+                connection.ops.adapt_datetimefield_value if isinstance(f, models.DateTimeField) else None
+                for f in fields
+            ]
+            values = [
+                tuple(v if a is None else a(v) for v, a in zip(row, adapt, strict=True))
+                for row in getattr(rows, attr)
+            ]
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {quote(model._meta.db_table)} "
+                f"({', '.join(map(quote, columns))}) VALUES ({placeholders})",
+                values,
+            )

@@ -51,9 +51,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def api_dataset(request: HttpRequest) -> JsonResponse:
     dataset = seed.live_dataset()
     if dataset is None:
-        return JsonResponse(
-            {"size": None, "seed": None, "counts": seed.live_counts(), "digest": None}
-        )
+        return JsonResponse({"size": None, "seed": None, "counts": seed.live_counts(), "digest": None})
     return JsonResponse(
         {
             "size": dataset.size,

@@ -27,9 +27,7 @@ DEBUG = not PRODUCTION and os.environ.get("DJANGO_DEBUG", "1") == "1"
 def _required(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
-        raise ImproperlyConfigured(
-            f"{name} must be set in the environment when DJANGO_ENV=production."
-        )
+        raise ImproperlyConfigured(f"{name} must be set in the environment when DJANGO_ENV=production.")
     return value
 
 

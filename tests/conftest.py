@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 import pytest
 
 from blog import seed
@@ -13,3 +15,12 @@ def tiny(db: None) -> Dataset:
 @pytest.fixture
 def small(db: None) -> Dataset:
     return seed.seed("small", 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_sandbox_worker_at_the_end() -> Iterator[None]:
+    yield
+    from sandbox import runner
+
+    if runner._worker is not None:
+        runner._worker.stop()

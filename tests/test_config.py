@@ -11,7 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_ENV", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DJANGO_ENV", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -24,7 +28,9 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
 
 def test_an_unreachable_database_url_gets_a_clear_message(tmp_path: Path) -> None:
     result = manage(
-        "seed_blog", env={"DATABASE_URL": "postgres://nobody:x@127.0.0.1:1/querylab"}, tmp_path=tmp_path
+        "seed_blog",
+        env={"DATABASE_URL": "postgres://nobody:x@127.0.0.1:1/querylab"},
+        tmp_path=tmp_path,
     )
     assert result.returncode == 1
     assert "Could not reach the database (127.0.0.1)" in result.stderr

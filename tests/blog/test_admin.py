@@ -22,9 +22,7 @@ def changelist_queries(client: Client, model: str) -> int:
 
 
 @pytest.mark.parametrize("model", ["author", "category", "tag", "article", "comment"])
-def test_each_changelist_query_count_does_not_grow_with_the_rows(
-    staff_client: Client, model: str
-) -> None:
+def test_each_changelist_query_count_does_not_grow_with_the_rows(staff_client: Client, model: str) -> None:
     seed.seed("tiny", 1)
     on_tiny = changelist_queries(staff_client, model)
     seed.seed("small", 1)

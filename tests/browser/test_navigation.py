@@ -26,9 +26,7 @@ def test_a_visitor_opens_the_home_page_and_follows_every_nav_link(
     ]:
         nav.get_by_role("link", name=label, exact=True).click()
         expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
-        expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute(
-            "aria-current", "page"
-        )
+        expect(nav.get_by_role("link", name=label, exact=True)).to_have_attribute("aria-current", "page")
         screenshot(page, f"nav-{label.lower().replace(' ', '-')}")
 
     newest = Article.objects.published().newest_first().first()

@@ -41,9 +41,6 @@ class Command(BaseCommand):
             raise CommandError(f"Could not reach the database ({where}): {exc}".strip()) from exc
         counts = ", ".join(f"{n:,} {name}" for name, n in dataset.counts.items())
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Seeded {size}/{seed} in {time.perf_counter() - started:.2f}s: {counts}"
-            )
+            self.style.SUCCESS(f"Seeded {size}/{seed} in {time.perf_counter() - started:.2f}s: {counts}")
         )
         self.stdout.write(f"digest {dataset.digest}")
-

@@ -1,0 +1,237 @@
+"""What happens inside one forked child: confine it, run the code, report.
+
+The child never returns: it writes one JSON result to its result pipe (never to
+stdout, which belongs to the code) and exits. The supervisor that forked it
+trusts only that pipe and its own observations (exit status, time, bytes).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import io
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from types import CodeType
+from typing import Any, NoReturn
+
+import django.db.models
+from django.core.exceptions import FieldError, ObjectDoesNotExist
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from blog.models import Article, Author, Category, Comment, Tag
+from sandbox.capture import STUDENT_FILENAME, QueryLog
+from sandbox.worker import datasets, guard
+
+try:  # imported up front: finding libseccomp may run ldconfig, which a child cannot
+    import pyseccomp as seccomp
+except (ImportError, OSError):  # no libseccomp: rlimits and bubblewrap still apply
+    seccomp = None
+
+MAX_QUERIES_REPORTED = 2_000
+
+
+def _guarded_import(
+    name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
+) -> Any:
+    if level or name.split(".")[0] not in guard.ALLOWED_MODULES:
+        raise ImportError(f"importing {name!r} is not allowed in the sandbox")
+    return __import__(name, globals, locals, fromlist, level)
+
+
+def _safe_builtins() -> dict[str, Any]:
+    allowed = {
+        name: value
+        for name, value in vars(builtins).items()
+        if name not in guard.BLOCKED_NAMES and not name.startswith("_")
+    }
+    allowed["__import__"] = _guarded_import
+    allowed["__build_class__"] = builtins.__build_class__
+    return allowed
+
+
+def namespace() -> dict[str, Any]:
+    """The names submitted code starts with: the models and django.db.models' API."""
+    names: dict[str, Any] = {name: getattr(django.db.models, name) for name in django.db.models.__all__}
+    names.update(
+        {
+            "__builtins__": _safe_builtins(),
+            "__name__": "__main__",
+            "Article": Article,
+            "Author": Author,
+            "Category": Category,
+            "Comment": Comment,
+            "Tag": Tag,
+            "models": django.db.models,
+            "connection": django.db.connection,
+            "transaction": transaction,
+            "timezone": timezone,
+            "FieldError": FieldError,
+            "ObjectDoesNotExist": ObjectDoesNotExist,
+        }
+    )
+    return names
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def confine(*, cpu_seconds: int, memory_mb: int, result_fd: int) -> None:
+    """Drop every privilege the code does not need; called once, before it runs."""
+    os.environ.clear()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    headroom = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + headroom,) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(16, result_fd + 4),) * 2)
+    _seccomp()
+
+
+def _seccomp() -> None:
+    if seccomp is None:
+        return
+    denied = seccomp.ERRNO(1)  # EPERM: the code sees a PermissionError, the run goes on
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    for name in (
+        "fork", "vfork", "clone", "execve", "execveat", "socket", "socketpair", "connect",
+        "bind", "listen", "accept", "accept4", "ptrace", "kill", "tkill", "setsid", "setpgid",
+        "mount", "umount2", "unshare", "setns", "chroot", "pivot_root", "keyctl", "bpf",
+        "perf_event_open", "io_uring_setup", "userfaultfd", "personality", "process_vm_readv",
+        "process_vm_writev", "memfd_create", "pidfd_open", "pidfd_send_signal",
+    ):  # fmt: skip
+        try:
+            rules.add_rule(denied, name)
+        except (RuntimeError, ValueError, OSError):
+            continue  # a syscall this architecture does not have
+    # glibc falls back from clone3 to clone when told clone3 does not exist.
+    rules.add_rule(seccomp.ERRNO(38), "clone3")
+    rules.load()
+
+
+def _student_traceback(exc: BaseException, code: str) -> tuple[int | None, str]:
+    lines = code.splitlines()
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == STUDENT_FILENAME]
+    out = ["Traceback (most recent call last):"]
+    for frame in frames:
+        out.append(f"  line {frame.lineno}, in {frame.name}")
+        if frame.lineno and 0 < frame.lineno <= len(lines):
+            out.append(f"    {lines[frame.lineno - 1].strip()}")
+    out.append(f"{type(exc).__name__}: {exc}".rstrip(": "))
+    return (frames[-1].lineno if frames else None), "\n".join(out)
+
+
+def _error(kind: str, message: str, line: int | None = None, tb: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "message": message, "line": line, "traceback": tb}
+
+
+def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
+    line, tb = _student_traceback(exc, code)
+    if isinstance(exc, MemoryError):
+        return _error("memory", f"Your code ran out of memory (the limit is {memory_mb} MB).", line, tb)
+    if isinstance(exc, DatabaseError) and datasets.last_denied:
+        what = datasets.last_denied[-1]
+        return _error("forbidden", f"{what} is not allowed in the sandbox.", line, tb)
+    if isinstance(exc, SystemExit):
+        return _error(
+            "exception",
+            "SystemExit: code cannot end the sandbox process; the run stopped here.",
+            line,
+            tb,
+        )
+    message = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, PermissionError):
+        message += " (the sandbox does not allow this operation)"
+    return _error("exception", message, line, tb)
+
+
+def compile_code(code: str) -> CodeType | dict[str, Any]:
+    """The code object, or a syntax/forbidden error for it."""
+    try:
+        tree = ast.parse(code, STUDENT_FILENAME)
+    except SyntaxError as exc:
+        return _error("syntax", f"SyntaxError: {exc.msg}", exc.lineno)
+    except ValueError as exc:  # e.g. source with NUL bytes
+        return _error("syntax", f"SyntaxError: {exc}", None)
+    refusal = guard.check(tree)
+    if refusal is not None:
+        return _error("forbidden", refusal.message, refusal.line)
+    return compile(tree, STUDENT_FILENAME, "exec")
+
+
+def run_code(request: dict[str, Any], dataset: datasets.Dataset) -> dict[str, Any]:
+    code: str = request["code"]
+    memory_mb: int = request.get("memory_mb", 512)
+    compiled = compile_code(code)
+    if isinstance(compiled, dict):
+        return {"error": compiled, "queries": [], "wall_ms": 0.0, "simulated_ms": 0.0}
+    datasets.activate(dataset)
+    connection = connections["default"]
+    log = QueryLog(latency_ms=float(request.get("latency_ms") or 0))
+    error = None
+    started = time.perf_counter()
+    try:
+        with log.capture(connection):
+            exec(compiled, namespace())
+    except BaseException as exc:  # everything the code can raise is reported, never re-raised
+        error = classify(exc, code, memory_mb)
+    wall_ms = (time.perf_counter() - started) * 1000
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    result: dict[str, Any] = {
+        "error": error,
+        "queries": [q.to_json() for q in log.queries[:MAX_QUERIES_REPORTED]],
+        "queries_total": len(log.queries),
+        "query_count": log.query_count,
+        "db_ms": log.db_ms,
+        "wall_ms": wall_ms,
+        "simulated_ms": log.simulated_ms,
+    }
+    if request.get("probe") and error is None:
+        result["probe_output"] = _probe(request["probe"])
+    return result
+
+
+def _probe(code: str) -> str:
+    """Run the grader's own read-back code after the learner's; not counted, not shown."""
+    captured = io.StringIO()
+    real_stdout = sys.stdout
+    sys.stdout = captured
+    try:
+        exec(compile(code, "<probe>", "exec"), namespace())
+    except Exception as exc:  # reported as the probe's output, which then fails to match
+        print(f"probe failed: {type(exc).__name__}: {exc}")
+    finally:
+        sys.stdout = real_stdout
+    return captured.getvalue()
+
+
+def child_main(request: dict[str, Any], result_fd: int, dataset: datasets.Dataset) -> NoReturn:
+    """Entry point of a forked child: fds 1 and 2 are already the output pipe."""
+    try:
+        sys.stdout = sys.stderr = io.TextIOWrapper(
+            io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
+        )
+        confine(
+            cpu_seconds=int(request.get("cpu_seconds", 5)),
+            memory_mb=int(request.get("memory_mb", 512)),
+            result_fd=result_fd,
+        )
+        result = run_code(request, dataset)
+    except BaseException as exc:  # the harness itself failed: say so, do not hide it
+        result = {"error": _error("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")}
+    data = json.dumps(result, default=str).encode()
+    view = memoryview(data)
+    while view:
+        written = os.write(result_fd, view)
+        view = view[written:]
+    os._exit(0)
