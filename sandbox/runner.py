@@ -205,6 +205,14 @@ def prepare(dataset: DatasetRef) -> dict[str, Any]:
     )
 
 
+def dataset_digest(dataset: DatasetRef) -> str:
+    """The worker's dataset digest recomputed now: proof that no run changed it."""
+    response = worker().request(
+        {"op": "digest", "dataset": {"size": dataset.size, "seed": dataset.seed}}, timeout=120
+    )
+    return str(response["digest"])
+
+
 def run(
     code: str,
     *,

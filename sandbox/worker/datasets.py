@@ -107,6 +107,11 @@ def _build(size: str, seed_value: int) -> Dataset:
     return Dataset(size, seed_value, digest, connection, time.perf_counter() - started)
 
 
+def current_digest(dataset: Dataset) -> str:
+    """The digest of the dataset as it is now in the worker (it must equal ``digest``)."""
+    return seed.dataset_digest(using=dataset.connection.alias)
+
+
 def activate(dataset: Dataset) -> None:
     """Make ``dataset`` what ``django.db.connection`` and every default-database query use."""
     connections["default"] = dataset.connection

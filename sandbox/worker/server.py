@@ -274,6 +274,9 @@ class Server:
         elif op == "shutdown":
             _reply(conn, {"ok": True})
             return False
+        elif op == "digest":  # recomputed from the worker's own copy, for checks
+            dataset = datasets.get(request["dataset"]["size"], int(request["dataset"]["seed"]))
+            _reply(conn, {"ok": True, "digest": datasets.current_digest(dataset)})
         elif op == "prepare":
             dataset = datasets.get(request["dataset"]["size"], int(request["dataset"]["seed"]))
             _reply(conn, {"ok": True, "dataset": dataset.describe(), "seconds": dataset.build_seconds})
