@@ -5,4 +5,7 @@ from lessons import views
 app_name = "lessons"
 urlpatterns = [
     path("lessons/", views.index, name="index"),
+    path("lessons/<slug:slug>/", views.detail, name="detail"),
+    path("lessons/<slug:slug>/run/<slug:compare>/", views.run_comparison, name="run"),
+    path("api/lessons", views.api_lessons, name="api_lessons"),
 ]

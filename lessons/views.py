@@ -1,8 +1,73 @@
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from lessons import loader, runs
+from sandbox import runner
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _lesson(slug: str) -> loader.Lesson:
+    try:
+        return loader.get(slug)
+    except KeyError:
+        raise Http404(f"No lesson {slug!r}") from None
+
+
+def _page(request: HttpRequest, lesson: loader.Lesson, outcome: runs.Outcome | None = None) -> HttpResponse:
+    previous, following = loader.neighbours(lesson)
+    return render(
+        request,
+        "lessons/lesson.html",
+        {
+            "lesson": lesson,
+            "previous": previous,
+            "next": following,
+            "outcome": outcome,
+            "sizes": runs.SIZES,
+            "latencies": runs.LATENCIES,
+            "repeat": runs.REPEAT,
+            "default_size": outcome.size if outcome else "small",
+        },
+    )
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "lessons/index.html", {"lessons": []})
+    return render(request, "lessons/index.html", {"lessons": loader.all_lessons()})
+
+
+@require_GET
+def detail(request: HttpRequest, slug: str) -> HttpResponse:
+    return _page(request, _lesson(slug))
+
+
+@require_POST
+def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
+    lesson = _lesson(slug)
+    if compare not in lesson.comparisons:
+        raise Http404(f"No comparison {compare!r} in {slug!r}")
+    size = request.POST.get("size", "small")
+    latency = request.POST.get("latency", "0")
+    if size not in runs.SIZES or latency not in {str(x) for x in runs.LATENCIES}:
+        return HttpResponse("Unknown dataset size or latency.", status=400)
+    outcome = runs.compare(
+        lesson.comparison(compare),
+        size=size,
+        latency_ms=int(latency),
+        seed=runner.current_dataset().seed,
+    )
+    if request.htmx:
+        return render(
+            request, "lessons/lesson.html#results", {"outcome": outcome, "comparison": outcome.comparison}
+        )
+    return _page(request, lesson, outcome)
+
+
+@require_GET
+def api_lessons(request: HttpRequest) -> JsonResponse:
+    return JsonResponse([lesson.to_json() for lesson in loader.all_lessons()], safe=False)

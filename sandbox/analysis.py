@@ -31,13 +31,20 @@ _SELECT_LIST = re.compile(r"^\s*SELECT (.*?) FROM ", re.IGNORECASE | re.DOTALL)
 _COLUMN = re.compile(r'"(\w+)"\."(\w+)"')
 _WHERE = re.compile(r"\bWHERE (.*?)(?:\bORDER BY\b|\bLIMIT\b|\bGROUP BY\b|$)", re.IGNORECASE | re.DOTALL)
 _VALUES_ROWS = re.compile(r"\)\s*,\s*\(")
+_IN_PLACEHOLDERS = re.compile(r"\bIN \(((?:%s|\?)(?:, (?:%s|\?))*)\)", re.IGNORECASE)
+# EXISTS() and QuerySet.exists() select a constant: a literal 1 or a parameter.
+_EXISTS = re.compile(r'\s*SELECT (?:1|%s|\?) AS "a"', re.IGNORECASE)
 
 
 def shape(sql: str) -> str:
-    """The statement with its values taken out: equal shapes mean "similar"."""
+    """The statement with its values taken out: equal shapes mean "similar".
+
+    Literals become ``?`` first, so an IN list of literals of any length folds
+    to ``IN (…)`` just like a list of placeholders.
+    """
     sql = _STRING.sub("?", sql)
-    sql = _IN_LIST.sub("IN (…)", sql)
-    return _NUMBER.sub("?", sql)
+    sql = _NUMBER.sub("?", sql)
+    return _IN_LIST.sub("IN (…)", sql)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,8 @@ class _Relation:
     model: type[models.Model]  # the model holding the accessor
     accessor: str  # e.g. "author", "tags", "comments"
     many: bool
+    target: type[models.Model]  # the model the accessor returns rows of
+    lookup: str  # the filter on ``target`` that selects one owner's rows, e.g. "article"
 
 
 @cache
@@ -96,7 +105,7 @@ def _tables() -> dict[str, type[models.Model]]:
     for model in apps.get_app_config("blog").get_models():
         tables[model._meta.db_table] = model
         for field in model._meta.local_many_to_many:
-            tables[field.remote_field.through._meta.db_table] = field.remote_field.through  # type: ignore[union-attr]
+            tables[field.remote_field.through._meta.db_table] = field.remote_field.through  # type: ignore[union-attr,assignment]
     return tables
 
 
@@ -122,6 +131,11 @@ def _reverse_accessor(fk: models.Field[Any, Any]) -> str:
     return fk.remote_field.get_accessor_name() or ""  # type: ignore[union-attr]
 
 
+def _reverse_fk_relation(fk: models.Field[Any, Any]) -> _Relation:
+    """``parent.<related_name>`` for the FK ``fk`` that points at ``parent``."""
+    return _Relation(fk.related_model, _reverse_accessor(fk), True, fk.model, fk.name)  # type: ignore[arg-type]
+
+
 def _m2m_by_through(through: type[models.Model], column: str) -> _Relation | None:
     """The M2M that ``through`` serves, seen from the side whose column is ``column``."""
     fk = _fk_by_column(through, column)
@@ -129,18 +143,37 @@ def _m2m_by_through(through: type[models.Model], column: str) -> _Relation | Non
         return None
     for model in _tables().values():
         for field in model._meta.local_many_to_many:
-            if field.remote_field.through is not through:  # type: ignore[union-attr]
+            if field.remote_field.through is not through:
                 continue
-            if fk.related_model is model:
-                return _Relation(model, field.name, True)
-            return _Relation(fk.related_model, field.remote_field.get_accessor_name() or "", True)  # type: ignore[arg-type,union-attr]
+            if fk.related_model is model:  # article.tags
+                return _Relation(model, field.name, True, field.related_model, field.related_query_name())
+            # the reverse side: tag.articles
+            accessor = field.remote_field.get_accessor_name() or ""
+            return _Relation(fk.related_model, accessor, True, model, field.name)  # type: ignore[arg-type]
     return None
 
 
-def _driving(queries: Sequence[dict[str, Any]], first: int, group_shape: str) -> dict[str, Any] | None:
-    for query in reversed(queries[:first]):
-        if not query.get("control") and shape(query["sql"]) != group_shape:
-            return query
+def _driving(
+    queries: Sequence[dict[str, Any]], group: Group, model: type[models.Model]
+) -> tuple[dict[str, Any], type[models.Model], str] | None:
+    """The SELECT whose rows hold the FK that ``group`` follows to ``model``.
+
+    The nearest earlier SELECT, of another shape, from a table with a foreign key
+    to ``model``: statements in between that cannot be the source (a sibling
+    relation loaded in the same loop, an UPDATE, transaction control) are skipped.
+    """
+    tables = _tables()
+    for query in reversed(queries[: group.indexes[0]]):
+        sql = query["sql"]
+        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT":
+            continue
+        if shape(sql) == group.shape:
+            continue
+        table = _FROM.search(sql)
+        source = tables.get(table.group(1)) if table else None
+        field_name = _forward_fk(source, model) if source else None
+        if source is not None and field_name is not None:
+            return query, source, field_name
     return None
 
 
@@ -172,24 +205,29 @@ def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
             "build the objects first, then bulk_create() them",
         )
     if head == "DELETE":
-        return "delete() in a loop", "filter the rows and delete() the queryset once"
+        name = (
+            _name(tables[table_match.group(1)]) if table_match and table_match.group(1) in tables else "row"
+        )
+        return f"{name}.delete() in a loop", "filter the rows and delete() the queryset once"
     if not table_match or table_match.group(1) not in tables:
         return "a repeated query", "fetch the rows in one query, e.g. filter(pk__in=...)"
     model = tables[table_match.group(1)]
     is_count = re.match(r"\s*SELECT COUNT\(", sql, re.IGNORECASE) is not None
-    is_exists = re.match(r'\s*SELECT 1 AS "a"', sql, re.IGNORECASE) is not None
+    is_exists = _EXISTS.match(sql) is not None
     extra = _has_extra_conditions(sql)
 
-    # Through an M2M link table: article.tags.all(), tag.articles.all()
-    for joined in _JOIN.findall(sql):
-        through = tables.get(joined)
+    # Through an M2M link table: article.tags.all(), tag.articles.all(), or the
+    # link table alone, which is all that count() and exists() read.
+    link_tables = [table_match.group(1), *_JOIN.findall(sql)]
+    for link in link_tables:
+        through = tables.get(link)
         if through is None or not through._meta.auto_created:
             continue
         for table, column in _EQ_PARAM.findall(sql):
-            if table == joined:
+            if table == link:
                 relation = _m2m_by_through(through, column)
                 if relation:
-                    return _many(relation, is_count, is_exists, extra, model)
+                    return _many(relation, is_count, is_exists, extra)
 
     for table, column in _EQ_PARAM.findall(sql):
         if table != model._meta.db_table:
@@ -198,29 +236,25 @@ def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
             return _by_primary_key(queries, group, sql, model)
         fk = _fk_by_column(model, column)
         if fk is not None:  # a reverse FK: article.comments.all()
-            parent = fk.related_model
-            relation = _Relation(parent, _reverse_accessor(fk), True)  # type: ignore[arg-type]
-            return _many(relation, is_count, is_exists, extra, model)
+            return _many(_reverse_fk_relation(fk), is_count, is_exists, extra)
     return "a repeated query", "fetch the rows in one query, e.g. filter(pk__in=...)"
 
 
-def _many(
-    relation: _Relation, is_count: bool, is_exists: bool, extra: bool, target: type[models.Model]
-) -> tuple[str, str]:
+def _many(relation: _Relation, is_count: bool, is_exists: bool, extra: bool) -> tuple[str, str]:
     owner = _name(relation.model)
     name = relation.accessor
+    target = relation.target.__name__
     if is_count:
         return f"{owner}.{name}.count()", f'annotate({name}_count=Count("{name}"))'
     if is_exists:
         return (
             f"{owner}.{name}.exists()",
-            f'annotate(has_{name}=Exists(...)) or prefetch_related("{name}")',
+            f'annotate(has_{name}=Exists({target}.objects.filter({relation.lookup}=OuterRef("pk"))))',
         )
     if extra:
         return (
             f"{owner}.{name}.filter()",
-            f'prefetch_related(Prefetch("{name}", queryset={target.__name__}.objects.filter(...), '
-            f'to_attr="..."))',
+            f'prefetch_related(Prefetch("{name}", queryset={target}.objects.filter(...), to_attr="..."))',
         )
     return f"{owner}.{name}.all()", f'prefetch_related("{name}")'
 
@@ -238,20 +272,15 @@ def _by_primary_key(
             f"{_name(model)}.{sorted(loaded)[0]} (deferred)",
             f"add {fields} to only(), or take it out of defer()",
         )
-    driving = _driving(queries, group.indexes[0], group.shape)
-    driving_table = _FROM.search(driving["sql"]) if driving else None
-    source = _tables().get(driving_table.group(1)) if driving_table else None
-    field_name = _forward_fk(source, model) if source else None
-    if source is None or field_name is None:
-        for candidate in _tables().values():
-            field_name = _forward_fk(candidate, model)
-            if field_name:
-                source = candidate
-                break
-    if source is None or field_name is None:
-        return f"{_name(model)} by primary key", "fetch the rows in one query, e.g. in_bulk()"
+    found = _driving(queries, group, model)
+    if found is None:  # no earlier rows point here: get(pk=...) in a loop
+        return (
+            f"{model.__name__}.objects.get(pk=...) in a loop",
+            f"fetch the rows in one query: {model.__name__}.objects.in_bulk(ids)",
+        )
+    driving, source, field_name = found
     relation = f"{_name(source)}.{field_name}"
-    if driving is not None and _IN_LIST.search(driving["sql"]):
+    if _IN_LIST.search(driving["sql"]):
         # The rows that trigger it came from a prefetch: fix it inside the Prefetch.
         for table, column in re.findall(r'"(\w+)"\."(\w+)" IN \(', driving["sql"]):
             fk = _fk_by_column(source, column) if table == source._meta.db_table else None
@@ -264,16 +293,21 @@ def _by_primary_key(
     return relation, f"select_related({_quoted(field_name)})"
 
 
-def _is_batch(sql: str) -> bool:
-    """One statement of a bulk operation (an IN list or multi-row VALUES), not a loop."""
-    head = sql.lstrip()[:6].upper()
+def _is_batch(statements: Sequence[str]) -> bool:
+    """Statements of one bulk operation (IN lists, multi-row VALUES), not a loop.
+
+    bulk_create(batch_size=...) sends multi-row INSERTs and bulk_update() UPDATEs
+    keyed on an IN list; only the last batch may hold a single row. A SELECT with
+    an IN list is a prefetch or a chunk unless it is also keyed on a single row.
+    An UPDATE or DELETE whose IN lists all hold one row (``obj.delete()`` in a
+    loop) is row by row.
+    """
+    head = statements[0].lstrip()[:6].upper()
     if head == "INSERT":
-        return _VALUES_ROWS.search(sql) is not None
-    if _IN_LIST.search(sql) is None:
-        return False
-    # bulk_update and batched deletes always carry an IN list; a SELECT with one
-    # is a prefetch or a chunk unless it is also keyed on a single row.
-    return head != "SELECT" or _EQ_PARAM.search(sql) is None
+        return any(_VALUES_ROWS.search(sql) for sql in statements)
+    if head == "SELECT":
+        return _IN_LIST.search(statements[0]) is not None and _EQ_PARAM.search(statements[0]) is None
+    return any("," in in_list for sql in statements for in_list in _IN_PLACEHOLDERS.findall(sql))
 
 
 def findings(queries: Sequence[dict[str, Any]]) -> list[Finding]:
@@ -286,7 +320,7 @@ def findings(queries: Sequence[dict[str, Any]]) -> list[Finding]:
         for i in group.indexes:
             per_line[queries[i].get("line")].append(i)
         for line, indexes in per_line.items():
-            if len(indexes) < N_PLUS_ONE_MIN or _is_batch(queries[indexes[0]]["sql"]):
+            if len(indexes) < N_PLUS_ONE_MIN or _is_batch([queries[i]["sql"] for i in indexes]):
                 continue
             sub = Group(group.shape, indexes, 0)
             relation, fix = explain(queries, sub)
@@ -307,11 +341,15 @@ def findings(queries: Sequence[dict[str, Any]]) -> list[Finding]:
 
 
 def fold(queries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive identical statements folded into one entry with a count (×N)."""
+    """Consecutive identical statements folded into one entry with a count (×N).
+
+    Identical means the same SQL, parameters, line and error: the folded entry
+    shows one line, so statements sent from two lines are never merged.
+    """
     folded: list[dict[str, Any]] = []
     for query in queries:
         last = folded[-1] if folded else None
-        if last and last["sql"] == query["sql"] and last.get("params") == query.get("params"):
+        if last and all(last.get(key) == query.get(key) for key in ("sql", "params", "line", "error")):
             last["times"] += 1
             last["ms"] += query["ms"]
             continue

@@ -1,0 +1,94 @@
+"""Exercises as data: one TOML file per exercise in this folder, named by its slug.
+
+The reference ``solution`` stays on the server: nothing here is sent to a
+browser except through ``Exercise.public()`` and, after a first submission,
+the solution view.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.urls import reverse
+
+DIRECTORY = Path(__file__).resolve().parent
+DIFFICULTIES = ("easy", "medium", "hard")
+REQUIRED = ("title", "difficulty", "order", "lesson", "budget", "prompt", "starter", "solution", "hints")
+
+
+class ExerciseError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Exercise:
+    slug: str
+    title: str
+    difficulty: str
+    order: int
+    lesson: str
+    budget: int
+    prompt: str
+    starter: str
+    solution: str
+    hints: tuple[str, ...]
+    ordering: str = "exact"
+    probe: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def writes(self) -> bool:
+        """Graded on the rows it leaves behind (its probe's output), not on what it prints."""
+        return self.probe is not None
+
+    @property
+    def url(self) -> str:
+        return reverse("sandbox:exercise", args=[self.slug])
+
+    def public(self) -> dict[str, Any]:
+        return {"slug": self.slug, "title": self.title, "difficulty": self.difficulty, "url": self.url}
+
+
+def parse(path: Path) -> Exercise:
+    with path.open("rb") as file:
+        data = tomllib.load(file)
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        raise ExerciseError(f"{path.name}: missing {', '.join(missing)}")
+    if data["difficulty"] not in DIFFICULTIES:
+        raise ExerciseError(f"{path.name}: difficulty must be one of {', '.join(DIFFICULTIES)}")
+    if data.get("ordering", "exact") not in {"exact", "any"}:
+        raise ExerciseError(f"{path.name}: ordering must be 'exact' or 'any'")
+    known = {*REQUIRED, "ordering", "probe"}
+    return Exercise(
+        slug=path.stem,
+        title=data["title"],
+        difficulty=data["difficulty"],
+        order=int(data["order"]),
+        lesson=data["lesson"],
+        budget=int(data["budget"]),
+        prompt=data["prompt"].strip(),
+        starter=data["starter"].strip() + "\n",
+        solution=data["solution"].strip() + "\n",
+        hints=tuple(data["hints"]),
+        ordering=data.get("ordering", "exact"),
+        probe=(data["probe"].strip() + "\n") if data.get("probe") else None,
+        extra={k: v for k, v in data.items() if k not in known},
+    )
+
+
+@functools.cache
+def all_exercises() -> tuple[Exercise, ...]:
+    exercises = [parse(path) for path in DIRECTORY.glob("*.toml")]
+    return tuple(sorted(exercises, key=lambda e: (DIFFICULTIES.index(e.difficulty), e.order, e.slug)))
+
+
+def get(slug: str) -> Exercise:
+    for exercise in all_exercises():
+        if exercise.slug == slug:
+            return exercise
+    raise KeyError(slug)

@@ -1,0 +1,37 @@
+"""Filters for the shared query panel: folded statements, formatted and highlighted SQL."""
+
+from typing import Any
+
+import sqlparse
+from django import template
+from django.utils.safestring import SafeString
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import SqlLexer
+
+from sandbox import analysis
+
+register = template.Library()
+MAX_SHOWN = 200
+
+
+@register.filter
+def folded(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive identical statements as one entry with ``times``; the first MAX_SHOWN."""
+    return analysis.fold(queries)[:MAX_SHOWN]
+
+
+@register.filter
+def sql_html(sql: str) -> SafeString:
+    pretty = sqlparse.format(sql, reindent=True, keyword_case="upper", wrap_after=100)
+    return SafeString(highlight(pretty, SqlLexer(), HtmlFormatter(cssclass="highlight sql")))
+
+
+@register.filter
+def ms(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+@register.filter
+def get_item(mapping: dict[str, Any], key: str) -> Any:
+    return mapping.get(key)

@@ -1,0 +1,74 @@
+"""Every block of every lesson, run for real: the declared counts are the truth."""
+
+import pytest
+from django.test import Client
+
+from lessons import loader
+from sandbox import analysis, exercises, runner
+
+BLOCKS = [block for lesson in loader.all_lessons() for block in lesson.blocks]
+
+
+def block_id(block: loader.Block) -> str:
+    return f"{block.lesson}-{block.compare}-{block.variant}"
+
+
+def rows_iterated(block: loader.Block, result: runner.RunResult, dataset: runner.DatasetRef) -> int:
+    if block.n:
+        counted = runner.run(f"print({block.n})", dataset=dataset)
+        assert counted.error is None, counted.error
+        return int(counted.stdout)
+    return max((g.count for g in analysis.groups(result.queries)), default=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", ["tiny", "small"])
+@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
+def test_every_block_sends_the_queries_it_declares(block: loader.Block, size: str) -> None:
+    dataset = runner.DatasetRef(size, 1)
+    result = runner.run(block.code, dataset=dataset)
+    if block.raises:
+        assert result.error is not None
+        assert result.error.kind == "exception"
+        assert result.error.message.startswith(block.raises)
+        return
+    assert result.error is None, result.error
+    assert block.queries is not None
+    n = rows_iterated(block, result, dataset)
+    assert result.query_count == loader.expected_queries(block.queries, n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "comparison",
+    [c for lesson in loader.all_lessons() for c in lesson.comparisons.values()],
+    ids=lambda c: f"{c.bad.lesson}-{c.id}",
+)
+def test_in_every_comparison_the_good_variant_sends_no_more_queries(comparison: loader.Comparison) -> None:
+    dataset = runner.DatasetRef("small", 1)
+    bad, good = (runner.run(b.code, dataset=dataset) for b in comparison.variants)
+    assert good.error is None
+    assert bad.error is not None or good.query_count <= bad.query_count
+
+
+@pytest.mark.parametrize("lesson", loader.all_lessons(), ids=lambda lesson: lesson.slug)
+def test_every_lesson_page_renders_with_its_code(db: None, client: Client, lesson: loader.Lesson) -> None:
+    response = client.get(lesson.url)
+    assert response.status_code == 200
+    assert lesson.title in response.text
+    for comparison in lesson.comparisons.values():
+        assert f'id="compare-{comparison.id}"' in response.text
+
+
+@pytest.mark.parametrize("lesson", loader.all_lessons(), ids=lambda lesson: lesson.slug)
+def test_every_lesson_links_to_an_exercise_that_exists(lesson: loader.Lesson) -> None:
+    assert lesson.exercise is not None
+    assert exercises.get(lesson.exercise).slug == lesson.exercise
+
+
+def test_the_lessons_api_lists_every_lesson_and_block(db: None, client: Client) -> None:
+    body = client.get("/api/lessons").json()
+    assert [entry["slug"] for entry in body] == [lesson.slug for lesson in loader.all_lessons()]
+    first = body[0]
+    assert set(first) == {"slug", "title", "order", "summary", "url", "blocks"}
+    assert set(first["blocks"][0]) == {"compare", "variant", "code", "queries"}
