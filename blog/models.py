@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Count, Prefetch, Q
 
 if TYPE_CHECKING:
-    from django.db.models.manager import RelatedManager
+    from django.db.models.fields.related_descriptors import RelatedManager
 
 
 class Author(models.Model):

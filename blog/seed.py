@@ -261,7 +261,7 @@ def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback |
         columns = COLUMNS[model]
         objs = [model(**dict(zip(columns, row, strict=True))) for row in getattr(rows, attr)]
         report(model._meta.model_name or attr, written)
-        model.objects.using(using).bulk_create(objs, batch_size=2000)
+        model._default_manager.using(using).bulk_create(objs, batch_size=2000)
         written += len(objs)
     report("sequences", written)
     with connection.cursor() as cursor:
@@ -316,7 +316,10 @@ def dataset_digest(using: str = "default") -> str:
         digest.update(f"#{model._meta.db_table}\n".encode())
         order = ("article_id", "tag_id") if model is Article.tags.through else ("id",)
         for row in (
-            model.objects.using(using).order_by(*order).values_list(*columns).iterator(chunk_size=5000)
+            model._default_manager.using(using)
+            .order_by(*order)
+            .values_list(*columns)
+            .iterator(chunk_size=5000)
         ):
             digest.update("\x1f".join(map(_canonical, row)).encode())
             digest.update(b"\n")

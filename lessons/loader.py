@@ -46,7 +46,7 @@ def highlight_code(code: str, language: str = "python") -> SafeString:
         lexer = get_lexer_by_name(language)
     except ClassNotFound:
         lexer = get_lexer_by_name("text")
-    return mark_safe(highlight(code, lexer, HtmlFormatter(nowrap=False, cssclass="highlight")))  # noqa: S308
+    return mark_safe(str(highlight(code, lexer, HtmlFormatter(nowrap=False, cssclass="highlight"))))  # noqa: S308
 
 
 def expected_queries(formula: str, n: int) -> int:
@@ -264,11 +264,11 @@ def parse(path: Path) -> Lesson:
         lesson.comparisons[compare] = Comparison(compare, group["bad"], group["good"])
     if not lesson.comparisons:
         raise LessonError(path, 1, "a lesson needs at least one runnable comparison")
-    for chunk, compare in placements:
+    for chunk, placed in placements:
         if chunk:
             lesson.segments.append(Segment(html=mark_safe(md.renderer.render(chunk, md.options, {}))))  # noqa: S308
-        if compare:
-            lesson.segments.append(Segment(comparison=lesson.comparisons[compare]))
+        if placed:
+            lesson.segments.append(Segment(comparison=lesson.comparisons[placed]))
     return lesson
 
 

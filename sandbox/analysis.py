@@ -30,6 +30,7 @@ _EQ_PARAM = re.compile(r'"(\w+)"\."(\w+)" = (?:%s|\?)')
 _SELECT_LIST = re.compile(r"^\s*SELECT (.*?) FROM ", re.IGNORECASE | re.DOTALL)
 _COLUMN = re.compile(r'"(\w+)"\."(\w+)"')
 _WHERE = re.compile(r"\bWHERE (.*?)(?:\bORDER BY\b|\bLIMIT\b|\bGROUP BY\b|$)", re.IGNORECASE | re.DOTALL)
+_INSERT_INTO = re.compile(r'\s*INSERT\s+(?:OR\s+\w+\s+)?INTO "(\w+)"', re.IGNORECASE)
 _VALUES_ROWS = re.compile(r"\)\s*,\s*\(")
 _IN_PLACEHOLDERS = re.compile(r"\bIN \(((?:%s|\?)(?:, (?:%s|\?))*)\)", re.IGNORECASE)
 # EXISTS() and QuerySet.exists() select a constant: a literal 1 or a parameter.
@@ -113,10 +114,10 @@ def _name(model: type[models.Model]) -> str:
     return model._meta.model_name or model.__name__.lower()
 
 
-def _forward_fk(source: type[models.Model], target: type[models.Model]) -> str | None:
+def _fk_to(source: type[models.Model], target: type[models.Model]) -> models.Field[Any, Any] | None:
     for field in source._meta.concrete_fields:
         if field.is_relation and field.related_model is target:
-            return field.name
+            return field
     return None
 
 
@@ -158,9 +159,11 @@ def _driving(
 ) -> tuple[dict[str, Any], type[models.Model], str] | None:
     """The SELECT whose rows hold the FK that ``group`` follows to ``model``.
 
-    The nearest earlier SELECT, of another shape, from a table with a foreign key
-    to ``model``: statements in between that cannot be the source (a sibling
-    relation loaded in the same loop, an UPDATE, transaction control) are skipped.
+    The nearest earlier SELECT, of another shape, that loaded rows holding a
+    foreign key to ``model`` (its column is in the select list). Statements in
+    between that cannot be the source are skipped: a sibling relation loaded in
+    the same loop, a count() or exists() on the same table, writes, transaction
+    control.
     """
     tables = _tables()
     for query in reversed(queries[: group.indexes[0]]):
@@ -171,9 +174,12 @@ def _driving(
             continue
         table = _FROM.search(sql)
         source = tables.get(table.group(1)) if table else None
-        field_name = _forward_fk(source, model) if source else None
-        if source is not None and field_name is not None:
-            return query, source, field_name
+        fk = _fk_to(source, model) if source else None
+        select = _SELECT_LIST.search(sql)
+        if source is None or fk is None or select is None:
+            continue
+        if f'"{source._meta.db_table}"."{fk.column}"' in select.group(1):
+            return query, source, fk.name
     return None
 
 
@@ -198,8 +204,18 @@ def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
         name = _name(tables[table.group(1)]) if table and table.group(1) in tables else "row"
         return f"{name}.save() in a loop", "use update() with F() expressions, or bulk_update()"
     if head == "INSERT":
-        table = re.match(r'\s*INSERT INTO "(\w+)"', sql)
-        name = tables[table.group(1)].__name__ if table and table.group(1) in tables else "Model"
+        table = _INSERT_INTO.match(sql)
+        inserted = tables.get(table.group(1)) if table else None
+        if inserted is not None and inserted._meta.auto_created:  # an M2M link: add() in a loop
+            for model in tables.values():
+                for field in model._meta.local_many_to_many:
+                    if field.remote_field.through is inserted:
+                        return (
+                            f"{_name(model)}.{field.name}.add() in a loop",
+                            f"build the links first, then {model.__name__}.{field.name}.through"
+                            ".objects.bulk_create() them",
+                        )
+        name = inserted.__name__ if inserted is not None else "Model"
         return (
             f"{name}.objects.create() in a loop",
             "build the objects first, then bulk_create() them",
@@ -237,6 +253,11 @@ def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
         fk = _fk_by_column(model, column)
         if fk is not None:  # a reverse FK: article.comments.all()
             return _many(_reverse_fk_relation(fk), is_count, is_exists, extra)
+    if is_count:  # the same count() with other values: one grouped query answers them all
+        return (
+            f"{model.__name__}.objects.filter(...).count() in a loop",
+            'fetch every count in one query: values(...).annotate(n=Count("pk"))',
+        )
     return "a repeated query", "fetch the rows in one query, e.g. filter(pk__in=...)"
 
 
@@ -244,12 +265,19 @@ def _many(relation: _Relation, is_count: bool, is_exists: bool, extra: bool) -> 
     owner = _name(relation.model)
     name = relation.accessor
     target = relation.target.__name__
+    if is_count and extra:
+        return (
+            f"{owner}.{name}.filter().count()",
+            f'annotate({name}_count=Count("{name}", filter=Q(...)))',
+        )
     if is_count:
         return f"{owner}.{name}.count()", f'annotate({name}_count=Count("{name}"))'
     if is_exists:
+        conditions = ", ..." if extra else ""
         return (
-            f"{owner}.{name}.exists()",
-            f'annotate(has_{name}=Exists({target}.objects.filter({relation.lookup}=OuterRef("pk"))))',
+            f"{owner}.{name}{'.filter()' if extra else ''}.exists()",
+            f"annotate(has_{name}=Exists({target}.objects.filter("
+            f'{relation.lookup}=OuterRef("pk"){conditions})))',
         )
     if extra:
         return (
@@ -259,6 +287,29 @@ def _many(relation: _Relation, is_count: bool, is_exists: bool, extra: bool) -> 
     return f"{owner}.{name}.all()", f'prefetch_related("{name}")'
 
 
+def _deferred_by(
+    queries: Sequence[dict[str, Any]], group: Group, model: type[models.Model], columns: set[str]
+) -> bool:
+    """Whether an earlier SELECT loaded ``model`` rows without ``columns`` (only()/defer()).
+
+    A deferred field loads with the same SQL as ``only(...).get(pk=...)``; only
+    the query that left the field out tells the two apart.
+    """
+    table = model._meta.db_table
+    for query in reversed(queries[: group.indexes[0]]):
+        sql = query["sql"]
+        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT" or shape(sql) == group.shape:
+            continue
+        source = _FROM.search(sql)
+        select = _SELECT_LIST.search(sql)
+        if source is None or select is None or source.group(1) != table:
+            continue
+        selected = {c for t, c in _COLUMN.findall(select.group(1)) if t == table}
+        if model._meta.pk.column in selected and not columns & selected:
+            return True
+    return False
+
+
 def _by_primary_key(
     queries: Sequence[dict[str, Any]], group: Group, sql: str, model: type[models.Model]
 ) -> tuple[str, str]:
@@ -266,10 +317,12 @@ def _by_primary_key(
     columns = {c for _, c in _COLUMN.findall(select.group(1))} if select else set()
     all_columns = {f.column for f in model._meta.concrete_fields}
     loaded = columns - {model._meta.pk.column}
-    if columns and columns < all_columns and loaded:
-        fields = ", ".join(_quoted(c) for c in sorted(loaded))
+    if columns and columns < all_columns and loaded and _deferred_by(queries, group, model, loaded):
+        by_column = {f.column: f.name for f in model._meta.concrete_fields}
+        names = sorted(by_column.get(c, c) for c in loaded)
+        fields = ", ".join(_quoted(n) for n in names)
         return (
-            f"{_name(model)}.{sorted(loaded)[0]} (deferred)",
+            f"{_name(model)}.{names[0]} (deferred)",
             f"add {fields} to only(), or take it out of defer()",
         )
     found = _driving(queries, group, model)

@@ -136,6 +136,7 @@ class Worker:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self._alive():
                 return
+            self._reap()
             self.socket_path.unlink(missing_ok=True)
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(str(self.socket_path))
@@ -166,6 +167,13 @@ class Worker:
             return bool(self._send({"op": "ping"}, timeout=2).get("ok"))
         except (OSError, ValueError, WorkerUnavailable):
             return False
+
+    def _reap(self) -> None:
+        """Make sure a worker this process started and that stopped answering is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError, WorkerUnavailable):

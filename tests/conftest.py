@@ -1,6 +1,7 @@
 from collections.abc import Iterator
 
 import pytest
+from django.conf import settings
 
 from blog import seed
 from blog.models import Dataset
@@ -18,7 +19,9 @@ def small(db: None) -> Dataset:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _stop_the_sandbox_worker_at_the_end() -> Iterator[None]:
+def _a_sandbox_worker_of_our_own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The test session's worker lives in its own run directory, stopped at the end."""
+    settings.VAR_DIR = tmp_path_factory.mktemp("var")
     yield
     from sandbox import runner
 

@@ -87,7 +87,7 @@ def get(size: str, seed_value: int) -> Dataset:
     while len(_cache) > MAX_CACHED:
         _, evicted = _cache.popitem(last=False)
         evicted.connection.inc_thread_sharing()  # allow close from here
-        evicted.connection.connection.close()  # type: ignore[union-attr]
+        evicted.connection.connection.close()
     return dataset
 
 
@@ -103,7 +103,7 @@ def _build(size: str, seed_value: int) -> Dataset:
     with transaction.atomic(using=alias):
         seed.write_raw(rows, using=alias)
     digest = seed.dataset_digest(using=alias)
-    connection.connection.set_authorizer(_authorizer)  # type: ignore[union-attr]
+    connection.connection.set_authorizer(_authorizer)
     return Dataset(size, seed_value, digest, connection, time.perf_counter() - started)
 
 
