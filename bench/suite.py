@@ -1,0 +1,55 @@
+"""Every section in order, assembled into results.md."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.test.utils import override_settings
+
+from bench import capture_overhead, report, runner_overhead, seeding, throughput
+from bench.databases import memory_copy
+from sandbox import runner
+
+RESULTS = Path(__file__).resolve().parent / "results.md"
+
+
+def _timed[T](name: str, step: Callable[[], T]) -> T:
+    print(f"bench: {name}…", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    result = step()
+    print(f"bench: {name} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def _sections() -> list[str]:
+    parts = [_timed("seed", seeding.run)]
+    dataset = memory_copy(runner_overhead.DATASET.size, runner_overhead.DATASET.seed)
+    parts.append(_timed("capture overhead", lambda: capture_overhead.run(dataset)))
+    try:
+        _timed("worker warm-up", runner_overhead.warm)
+        parts.append(_timed("runner overhead", lambda: runner_overhead.run(dataset)))
+        parts.append(_timed("throughput", throughput.run))
+    finally:
+        runner.worker().stop()
+    return parts
+
+
+def run() -> Path:
+    """Run sections 1–4, write ``bench/results.md`` (overwriting it) and return its path.
+
+    Everything runs with DEBUG off, as in production and in the sandbox worker:
+    DEBUG's SQL logging is a development aid, not part of what is measured.
+    """
+    started = time.perf_counter()
+    header = report.machine()
+    with override_settings(DEBUG=False):
+        parts = _sections()
+    footer = (
+        f"_Whole run: {time.perf_counter() - started:.0f} s; load average at the end: "
+        f"{report.load()}. Written by `python -m bench`._"
+    )
+    RESULTS.write_text("\n\n".join(["# QueryLab benchmarks", header, *parts, footer]) + "\n")
+    return RESULTS
