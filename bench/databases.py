@@ -88,7 +88,7 @@ def memory_copy(size: str, seed_value: int) -> datasets.Dataset:
         seed.write_raw(rows, using=alias)
     connection = connections[alias]
     digest = seed.dataset_digest(using=alias)
-    connection.connection.set_authorizer(datasets._authorizer)  # type: ignore[union-attr]
+    connection.connection.set_authorizer(datasets._authorizer)
     return datasets.Dataset(size, seed_value, digest, connection, 0.0)
 
 

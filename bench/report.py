@@ -41,7 +41,7 @@ def target(label: str, ok: bool) -> str:
     return f"{label} {verdict(ok)}"
 
 
-def counts(counter: Mapping[str, int]) -> str:
+def counts(counter: Mapping[str, int] | Mapping[int, int]) -> str:
     return ", ".join(f"{kind}: {n}" for kind, n in sorted(counter.items())) or "none"
 
 

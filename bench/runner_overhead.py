@@ -20,7 +20,7 @@ from sandbox.worker import datasets, execute
 
 SNIPPET = 'for a in Article.objects.order_by("id")[:50]:\n    a.author.username\n'
 DATASET = runner.DatasetRef("default", 1)
-RUNS = 200
+RUNS = 150
 WARM_RUNS = 10
 TARGET_MS = 5.0
 

@@ -1,0 +1,340 @@
+"""runner.run(): every error kind, the worker's life cycle, and the JSON a run answers with."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sandbox import runner
+
+TINY = runner.DatasetRef("tiny", 1)
+SMALL = runner.DatasetRef("small", 1)
+
+
+def run(code: str, **kwargs: object) -> runner.RunResult:
+    return runner.run(code, dataset=kwargs.pop("dataset", TINY), **kwargs)  # type: ignore[arg-type]
+
+
+def error_of(result: runner.RunResult) -> runner.RunError:
+    assert result.error is not None, result.stdout
+    return result.error
+
+
+def wait_until_refused(path: Path, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                return
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, "the killed worker still listens"
+        time.sleep(0.01)
+
+
+# --- error kinds -----------------------------------------------------------------------------
+
+
+def test_a_syntax_error_names_its_line() -> None:
+    result = run("x = 1\nfor article in\n    print(article)\n")
+    error = error_of(result)
+    assert (error.kind, error.line) == ("syntax", 2)
+    assert error.message.startswith("SyntaxError: ")
+    assert result.queries == []
+    assert result.query_count == 0
+
+
+def test_an_exception_reports_its_line_and_a_traceback_of_the_students_frames_only() -> None:
+    code = """\
+def load(pk):
+    return Article.objects.get(pk=pk)
+
+print('before')
+load(-1)
+"""
+    result = run(code)
+    error = error_of(result)
+    assert error.kind == "exception"
+    assert error.message == "DoesNotExist: Article matching query does not exist."
+    assert error.line == 2
+    assert error.traceback == (
+        "Traceback (most recent call last):\n"
+        "  line 5, in <module>\n"
+        "    load(-1)\n"
+        "  line 2, in load\n"
+        "    return Article.objects.get(pk=pk)\n"
+        "DoesNotExist: Article matching query does not exist."
+    )
+    assert "django/" not in error.traceback
+    assert "sandbox/" not in error.traceback
+    assert ".py" not in error.traceback
+    assert result.stdout == "before\n"
+    assert result.query_count == 1  # what ran before the error is still reported
+
+
+def test_the_wall_clock_limit_stops_a_sleeping_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "WALL_SECONDS", 1.0)
+    started = time.monotonic()
+    result = run("import time\nprint('started', flush=True)\ntime.sleep(30)\n")
+    error = error_of(result)
+    assert error.kind == "timeout"
+    assert error.message == "Your code ran for more than 1 s and was stopped."
+    assert time.monotonic() - started < 10
+    assert result.stdout == "started\n"
+
+
+def test_the_cpu_limit_stops_a_busy_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "CPU_SECONDS", 1)
+    monkeypatch.setattr(runner, "WALL_SECONDS", 30.0)  # on a loaded machine CPU time lags the clock
+    result = run("n = 0\nwhile True:\n    n += 1\n")
+    error = error_of(result)
+    assert error.kind == "timeout"
+    assert error.message == "Your code used more than 1 s of CPU time and was stopped."
+
+
+@pytest.mark.slow
+def test_the_default_wall_clock_limit_is_eight_seconds() -> None:
+    started = time.monotonic()
+    error = error_of(run("import time\ntime.sleep(60)\n"))
+    elapsed = time.monotonic() - started
+    assert (error.kind, error.message) == ("timeout", "Your code ran for more than 8 s and was stopped.")
+    assert 7.5 < elapsed < 20
+
+
+@pytest.mark.slow
+def test_the_default_cpu_limit_is_five_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "WALL_SECONDS", 60.0)  # so the CPU limit is reached first even under load
+    error = error_of(run("while True:\n    pass\n"))
+    assert (error.kind, error.message) == (
+        "timeout",
+        "Your code used more than 5 s of CPU time and was stopped.",
+    )
+
+
+def test_running_out_of_memory_is_its_own_kind_with_the_line() -> None:
+    error = error_of(run("small = [1, 2, 3]\nhuge = bytearray(2 * 512 * 1024 * 1024)\n"))
+    assert error.kind == "memory"
+    assert error.message == "Your code ran out of memory (the limit is 512 MB)."
+    assert error.line == 2
+
+
+def test_output_over_64_kib_stops_the_run_and_is_cut_at_64_kib() -> None:
+    result = run("print('x' * 65536)\nprint('never')\n")
+    error = error_of(result)
+    assert error.kind == "output_limit"
+    assert error.message == "Your code printed more than 64 KiB; the run was stopped there."
+    assert result.truncated is True
+    assert result.stdout == "x" * 65536
+
+
+def test_output_of_exactly_64_kib_is_kept_whole() -> None:
+    result = run("print('x' * 65535)\n")
+    assert result.error is None
+    assert result.truncated is False
+    assert len(result.stdout) == 65536
+
+
+def test_an_endless_print_loop_is_cut_at_64_kib() -> None:
+    result = run("while True:\n    print('flood' * 100)\n")
+    assert error_of(result).kind == "output_limit"
+    assert result.truncated is True
+    assert len(result.stdout.encode()) == 64 * 1024
+
+
+def test_importing_a_module_outside_the_allow_list_is_forbidden_on_its_line() -> None:
+    result = run("import math\nimport os\nprint(os.getcwd())\n")
+    error = error_of(result)
+    assert error.kind == "forbidden"
+    assert error.line == 2
+    assert error.message.startswith("importing 'os' is not allowed here")
+    assert result.stdout == ""  # refused before anything ran
+
+
+@pytest.mark.parametrize(
+    ("statement", "what"),
+    [
+        ("ATTACH DATABASE ':memory:' AS other", "ATTACH DATABASE"),
+        ("DROP TABLE blog_comment", "DROP TABLE"),
+        ("PRAGMA writable_schema = ON", "PRAGMA"),
+    ],
+)
+def test_sql_that_touches_the_schema_or_other_databases_is_forbidden(statement: str, what: str) -> None:
+    result = run(f'print("start")\nwith connection.cursor() as cursor:\n    cursor.execute("{statement}")\n')
+    error = error_of(result)
+    assert (error.kind, error.line) == ("forbidden", 3)
+    assert error.message == f"{what} is not allowed in the sandbox."
+    assert result.stdout == "start\n"
+
+
+def test_code_over_20_kb_is_refused_without_running() -> None:
+    result = run("x = 1\n" * 4000)
+    error = error_of(result)
+    assert (error.kind, error.message) == ("forbidden", "The code is over 20 KB; shorten it.")
+    assert result.dataset == {"size": "tiny", "seed": 1, "digest": None}
+
+
+@pytest.mark.slow
+def test_runs_beyond_the_worker_capacity_that_wait_too_long_are_answered_busy() -> None:
+    sleeper = "import time\ntime.sleep(3)\nprint('done')\n"
+    n = 3 * (os.cpu_count() or 2) + 2
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        results = list(pool.map(lambda _: run(sleeper), range(n)))
+    busy = [r for r in results if r.error is not None and r.error.kind == "busy"]
+    done = [r for r in results if r.ok]
+    assert busy, [r.error for r in results]
+    assert done
+    assert len(busy) + len(done) == n
+    assert {r.error.message for r in busy if r.error} == {
+        "The sandbox is busy with other runs; retry in a moment."
+    }
+    assert all(r.stdout == "done\n" for r in done)
+    assert run("print('again')").stdout == "again\n"
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_fails_that_run_as_internal_and_the_next_run_restarts_it() -> None:
+    assert run("print('warm')").stdout == "warm\n"
+    worker = runner.worker()
+    process = worker.process
+    assert process is not None and process.poll() is None
+    assert worker.request({"op": "ping"}, timeout=2)["ok"] is True
+
+    results: list[runner.RunResult] = []
+    in_flight = threading.Thread(target=lambda: results.append(run("import time\ntime.sleep(20)\n")))
+    in_flight.start()
+    deadline = time.monotonic() + 10
+    while worker.request({"op": "ping"}, timeout=2)["children"] == 0:
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+
+    # The ping's pid is the worker's pid inside its PID namespace: kill it through the Popen.
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    in_flight.join(timeout=30)
+    assert not in_flight.is_alive()
+
+    (killed,) = results
+    error = error_of(killed)
+    assert error.kind == "internal"
+    assert error.message == (
+        "The sandbox stopped unexpectedly (the sandbox closed the connection without an answer). Run it again."
+    )
+
+    # The Popen (bwrap) is gone at once, but for some milliseconds the dying PID
+    # namespace still holds the listening socket: a request then is reset, and the
+    # runner reports that as "internal" instead of restarting (see the report).
+    wait_until_refused(worker.socket_path)
+    after = run("print(Article.objects.count())")
+    assert after.error is None
+    assert after.stdout == "20\n"
+    assert worker.process is not None and worker.process is not process
+    assert worker.process.poll() is None
+
+
+# --- the result ------------------------------------------------------------------------------
+
+
+def test_to_json_has_every_key_of_the_api_with_its_type() -> None:
+    result = run(
+        "for a in Article.objects.order_by('id')[:3]:\n    print(a.author.username)\n",
+        probe="print('probe')",
+    )
+    data = result.to_json()
+    assert set(data) == {
+        "stdout", "truncated", "error", "queries", "query_count", "db_ms", "wall_ms", "findings",
+        "dataset", "latency",
+    }  # fmt: skip
+    assert isinstance(data["stdout"], str) and data["stdout"].count("\n") == 3
+    assert data["truncated"] is False
+    assert data["error"] is None
+    assert data["query_count"] == 4 == len(data["queries"])
+    assert all(set(q) == {"sql", "params", "ms", "line", "many", "control", "error"} for q in data["queries"])
+    assert [q["line"] for q in data["queries"]] == [1, 2, 2, 2]
+    assert isinstance(data["db_ms"], float) and data["db_ms"] >= 0
+    assert set(data["wall_ms"]) == {"median", "min", "max", "n"} and data["wall_ms"]["n"] == 1
+    assert data["findings"][0]["relation"] == "article.author"
+    assert set(data["dataset"]) == {"size", "seed", "digest"}
+    assert (data["dataset"]["size"], data["dataset"]["seed"]) == ("tiny", 1)
+    assert re.fullmatch(r"[0-9a-f]{64}", data["dataset"]["digest"])
+    assert data["latency"] == {"per_query_ms": 0.0, "simulated_ms": 0.0}
+    assert json.loads(json.dumps(data)) == data
+    assert result.probe_output == "probe\n"
+
+
+def test_an_error_result_has_the_error_as_a_dict_in_json() -> None:
+    data = run("1 / 0\n").to_json()
+    assert data["error"] == {
+        "kind": "exception",
+        "message": "ZeroDivisionError: division by zero",
+        "line": 1,
+        "traceback": "Traceback (most recent call last):\n  line 1, in <module>\n    1 / 0\n"
+        "ZeroDivisionError: division by zero",
+    }
+
+
+def test_repeat_runs_the_code_that_many_times_and_reports_the_spread() -> None:
+    result = run("print(Tag.objects.count())\n", repeat=5)
+    wall = result.wall_ms
+    assert wall["n"] == 5
+    assert 0 < wall["min"] <= wall["median"] <= wall["max"]
+    assert result.stdout == "8\n"  # output and queries come from the first run only
+    assert result.query_count == 1
+
+
+def test_simulated_latency_is_per_counted_query_and_makes_the_run_slower() -> None:
+    code = "for pk in (1, 2, 3, 4):\n    Article.objects.filter(pk=pk).exists()\n"
+    plain = run(code, repeat=3)
+    delayed = run(code, latency_ms=5, repeat=3)
+    assert delayed.query_count == 4
+    assert delayed.latency == {"per_query_ms": 5.0, "simulated_ms": pytest.approx(5.0 * 4)}
+    assert delayed.wall_ms["min"] >= delayed.latency["simulated_ms"]
+    assert delayed.wall_ms["min"] > plain.wall_ms["min"]
+    assert delayed.db_ms < delayed.latency["simulated_ms"]  # the sleep is not database time
+
+
+def test_latency_is_clamped_to_fifty_ms() -> None:
+    result = run("Tag.objects.count()\n", latency_ms=500)
+    assert result.latency == {"per_query_ms": 50.0, "simulated_ms": 50.0}
+
+
+def test_the_namespace_has_the_query_expressions_and_fetch_modes_ready() -> None:
+    result = run(
+        "names = dir()\n"
+        "wanted = ['Count', 'Sum', 'Avg', 'F', 'Q', 'Prefetch', 'Exists', 'OuterRef', 'Subquery', 'FETCH_PEERS']\n"
+        "print([n for n in wanted if n not in names])\n"
+        "print(Count is models.Count, Sum is models.Sum, Avg is models.Avg, F is models.F, Q is models.Q)\n"
+        "print(Prefetch is models.Prefetch, Exists is models.Exists, OuterRef is models.OuterRef)\n"
+        "print(Subquery is models.Subquery, FETCH_PEERS is models.FETCH_PEERS)\n"
+        "print(Article.objects.aggregate(n=Count('id'), s=Sum('views'), a=Avg('views'))['n'])\n"
+    )
+    assert result.error is None
+    assert result.stdout == "[]\nTrue True True True True\nTrue True True\nTrue True\n20\n"
+
+
+def test_the_dataset_decides_what_the_code_sees() -> None:
+    code = "print(Article.objects.count(), Comment.objects.count(), Author.objects.count())\n"
+    tiny = run(code, dataset=TINY)
+    small = run(code, dataset=SMALL)
+    assert tiny.stdout == "20 60 5\n"
+    assert small.stdout == "200 1000 20\n"
+    assert tiny.dataset["size"] == "tiny" and small.dataset["size"] == "small"
+    assert tiny.dataset["digest"] != small.dataset["digest"]
+
+
+def test_writes_of_a_run_never_reach_the_workers_copy_of_the_dataset() -> None:
+    before = runner.dataset_digest(TINY)
+    wrote = run("Comment.objects.all().delete()\nprint(Comment.objects.count())\n")
+    assert wrote.stdout == "0\n"
+    assert runner.dataset_digest(TINY) == before == wrote.dataset["digest"]
+    assert run("print(Comment.objects.count())\n").stdout == "60\n"
