@@ -869,7 +869,7 @@ def test_a_file_created_by_one_run_is_not_visible_to_the_next() -> None:
 def test_a_result_forged_on_the_result_pipe_is_not_trusted(
     baseline_digest: str, worker_process: subprocess.Popen[bytes]
 ) -> None:
-    forged = {
+    forged: dict[str, object] = {
         "error": None, "queries": [], "query_count": 0, "db_ms": 0.0, "wall_ms": 1.0,
         "simulated_ms": 0.0, "probe_output": "forged",
     }  # fmt: skip
