@@ -86,6 +86,9 @@ def worker_command(argv: list[str]) -> list[str]:
         *binds,
         "--proc", "/proc",
         "--dev", "/dev",
+        # Nothing writable anywhere: no run can leave a file for the next one.
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
         "--clearenv",
         *env,
         "--chdir", "/",

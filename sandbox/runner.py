@@ -108,16 +108,24 @@ class Worker:
     def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
             return self._send(payload, timeout)
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
+            # No worker, or one that is dying: start another (start() checks it is really gone).
             dataset = payload.get("dataset") or {}
             self.start(DatasetRef(dataset["size"], dataset["seed"]) if dataset else None)
             return self._send(payload, timeout)
 
     def _send(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        # The worker's main loop reads only the header; the code goes in a second
+        # line that only the run's own supervisor reads (see sandbox.worker.server).
+        header = {k: payload[k] for k in ("op", "dataset") if k in payload}
+        body = {k: v for k, v in payload.items() if k not in header}
+        message = json.dumps(header).encode() + b"\n"
+        if header.get("op") == "run":
+            message += json.dumps(body).encode() + b"\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             conn.connect(str(self.socket_path))
-            conn.sendall(json.dumps(payload).encode() + b"\n")
+            conn.sendall(message)
             data = bytearray()
             while not data.endswith(b"\n"):
                 try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import ctypes
 import io
 import json
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
@@ -35,6 +37,22 @@ except (ImportError, OSError):  # no libseccomp: rlimits and bubblewrap still ap
     seccomp = None
 
 MAX_QUERIES_REPORTED = 2_000
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, value: int) -> None:
+    if _libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def make_undumpable() -> None:
+    """No process of the worker can be read or written through /proc/<pid>/mem by a run.
+
+    Set once in the worker's main process; supervisors and children inherit it.
+    """
+    _prctl(PR_SET_DUMPABLE, 0)
 
 
 def _guarded_import(
@@ -87,6 +105,10 @@ def _vm_bytes() -> int:
 def confine(*, cpu_seconds: int, memory_mb: int, result_fd: int) -> None:
     """Drop every privilege the code does not need; called once, before it runs."""
     os.environ.clear()
+    # Die with the supervisor: a child must never outlive its wall-clock limit.
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(70)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
@@ -115,6 +137,12 @@ def _seccomp() -> None:
             continue  # a syscall this architecture does not have
     # glibc falls back from clone3 to clone when told clone3 does not exist.
     rules.add_rule(seccomp.ERRNO(38), "clone3")
+    # Signals only to itself: never to its supervisor, the worker or another run.
+    own = os.getpid()
+    for name in ("tgkill", "rt_tgsigqueueinfo"):
+        rules.add_rule(denied, name, seccomp.Arg(0, seccomp.NE, own))
+    for name in ("tkill", "rt_sigqueueinfo"):
+        rules.add_rule(denied, name)
     rules.load()
 
 
@@ -138,7 +166,7 @@ def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
     line, tb = _student_traceback(exc, code)
     if isinstance(exc, MemoryError):
         return _error("memory", f"Your code ran out of memory (the limit is {memory_mb} MB).", line, tb)
-    if isinstance(exc, DatabaseError) and datasets.last_denied:
+    if isinstance(exc, DatabaseError) and "authoriz" in str(exc) and datasets.last_denied:
         what = datasets.last_denied[-1]
         return _error("forbidden", f"{what} is not allowed in the sandbox.", line, tb)
     if isinstance(exc, SystemExit):

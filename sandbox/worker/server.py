@@ -195,18 +195,25 @@ def _reply(conn: socket.socket, payload: dict[str, Any]) -> None:
         conn.close()
 
 
-def _read_request(conn: socket.socket) -> dict[str, Any]:
+def _read_line(conn: socket.socket, limit: int) -> dict[str, Any]:
+    """Exactly one JSON line from ``conn``, never a byte of what follows it.
+
+    A request is a header line (op and dataset) then, for a run, a body line
+    (the code). The main loop reads only headers; the supervisor reads the body,
+    so no learner's code ever enters the memory that later children inherit.
+    """
     conn.settimeout(5)
     data = bytearray()
     while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
+        peeked = conn.recv(65536, socket.MSG_PEEK)
+        if not peeked:
             break
-        data += chunk
-        if len(data) > 4 * 1024 * 1024:
+        end = peeked.find(b"\n")
+        data += conn.recv(end + 1 if end >= 0 else len(peeked))
+        if len(data) > limit:
             raise ValueError("request too large")
-    request: dict[str, Any] = json.loads(data)
-    return request
+    line: dict[str, Any] = json.loads(data)
+    return line
 
 
 @dataclass
@@ -232,7 +239,12 @@ class Server:
                     queued.close()
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _reply(conn, supervise(request, dataset))
+                try:
+                    body = _read_line(conn, limit=4 * 1024 * 1024)
+                except (OSError, ValueError) as exc:
+                    _reply(conn, {"error": _error("internal", f"Malformed request: {exc}")})
+                else:
+                    _reply(conn, supervise({**body, "dataset": request["dataset"]}, dataset))
             finally:
                 os._exit(0)
         conn.close()
@@ -264,7 +276,7 @@ class Server:
     def handle(self, conn: socket.socket) -> bool:
         """Serve one connection; False when asked to shut down."""
         try:
-            request = _read_request(conn)
+            request = _read_line(conn, limit=4096)
         except (OSError, ValueError) as exc:
             _reply(conn, {"error": _error("internal", f"Malformed request: {exc}")})
             return True
@@ -323,6 +335,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--warm", action="append", default=[], help="size:seed to build at start")
     args = parser.parse_args(argv)
+    execute.make_undumpable()
     listener = socket.socket(fileno=args.listen_fd)
     listener.setblocking(False)
     for spec in args.warm:
