@@ -67,3 +67,15 @@ def test_development_generates_its_key_into_an_ignored_file(tmp_path: Path) -> N
     assert len(key) >= 50
     ignored = subprocess.run(["git", "check-ignore", "-q", "var/secret_key"], cwd=ROOT)
     assert ignored.returncode == 0
+
+
+def test_production_refuses_to_start_without_bubblewrap(tmp_path: Path) -> None:
+    env = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "a-production-key-" + "x9Q" * 20,
+        "ALLOWED_HOSTS": "querylab.example",
+        "PATH": str(tmp_path),  # no bwrap anywhere on it
+    }
+    result = manage("check", env=env, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "DJANGO_ENV=production needs bubblewrap" in result.stderr

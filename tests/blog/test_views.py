@@ -71,3 +71,18 @@ def test_the_home_page_shows_the_dataset(tiny: Dataset, client: Client) -> None:
     response = client.get("/")
     assert "tiny" in response.text
     assert tiny.digest[:12] in response.text
+
+
+def test_without_bubblewrap_health_says_reduced_and_every_page_shows_a_banner(
+    tiny: Dataset, client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from sandbox import isolation
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    isolation.bwrap_path.cache_clear()
+    try:
+        assert client.get("/healthz").json()["isolation"] == "reduced"
+        for url in ["/", "/blog/", "/lessons/", "/exercises/", "/playground/"]:
+            assert "Reduced isolation." in client.get(url).text
+    finally:
+        isolation.bwrap_path.cache_clear()
