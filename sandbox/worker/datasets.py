@@ -103,6 +103,8 @@ def _build(size: str, seed_value: int) -> Dataset:
     with transaction.atomic(using=alias):
         seed.write_raw(rows, using=alias)
     digest = seed.dataset_digest(using=alias)
+    # Sorting wide rows must never need a temporary file: nothing is writable here.
+    connection.connection.execute("PRAGMA temp_store = MEMORY")
     connection.connection.set_authorizer(_authorizer)
     return Dataset(size, seed_value, digest, connection, time.perf_counter() - started)
 
