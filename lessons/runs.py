@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from blog import seed as seed_sizes
+from lessons import chart
 from lessons.loader import Comparison
 from sandbox import runner
 
@@ -38,6 +41,50 @@ class Outcome:
             else:
                 parts.append(f"{1 / speedup:.1f}× slower")
         return " · ".join(parts)
+
+
+SCALE_SIZES = ("tiny", "small", "default", "large")
+SCALE_REPEAT = 3
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """Both variants run at every size: what the chart is drawn from."""
+
+    comparison: Comparison
+    rows: list[int]
+    bad: list[runner.RunResult]
+    good: list[runner.RunResult]
+
+    @property
+    def failed(self) -> runner.RunResult | None:
+        return next((r for r in self.bad + self.good if r.error and r.error.kind != "exception"), None)
+
+    def charts(self) -> list[chart.Chart]:
+        def series(pick: Callable[[runner.RunResult], float]) -> list[chart.Series]:
+            return [
+                chart.Series(f"bad: {self.comparison.bad.title}", "bad", tuple(map(pick, self.bad))),
+                chart.Series(f"good: {self.comparison.good.title}", "good", tuple(map(pick, self.good))),
+            ]
+
+        return [
+            chart.line_chart("Queries", "queries", self.rows, series(lambda r: r.query_count)),
+            chart.line_chart(
+                "Wall time (median)", "ms", self.rows, series(lambda r: round(r.wall_ms["median"], 1))
+            ),
+        ]
+
+
+def scale(comparison: Comparison, *, seed: int) -> Scaled:
+    """Run both variants on every dataset size, without simulated latency."""
+    bad: list[runner.RunResult] = []
+    good: list[runner.RunResult] = []
+    for size in SCALE_SIZES:
+        dataset = runner.DatasetRef(size, seed)
+        bad.append(runner.run(comparison.bad.code, repeat=SCALE_REPEAT, dataset=dataset))
+        good.append(runner.run(comparison.good.code, repeat=SCALE_REPEAT, dataset=dataset))
+    rows = [seed_sizes.SIZES[size].articles for size in SCALE_SIZES]
+    return Scaled(comparison, rows, bad, good)
 
 
 def compare(comparison: Comparison, *, size: str, latency_ms: int, seed: int) -> Outcome:

@@ -18,7 +18,12 @@ def _lesson(slug: str) -> loader.Lesson:
         raise Http404(f"No lesson {slug!r}") from None
 
 
-def _page(request: HttpRequest, lesson: loader.Lesson, outcome: runs.Outcome | None = None) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    lesson: loader.Lesson,
+    outcome: runs.Outcome | None = None,
+    scaled: runs.Scaled | None = None,
+) -> HttpResponse:
     previous, following = loader.neighbours(lesson)
     return render(
         request,
@@ -28,6 +33,7 @@ def _page(request: HttpRequest, lesson: loader.Lesson, outcome: runs.Outcome | N
             "previous": previous,
             "next": following,
             "outcome": outcome,
+            "scaled": scaled,
             "sizes": runs.SIZES,
             "latencies": runs.LATENCIES,
             "repeat": runs.REPEAT,
@@ -66,6 +72,18 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
             request, "lessons/lesson.html#results", {"outcome": outcome, "comparison": outcome.comparison}
         )
     return _page(request, lesson, outcome)
+
+
+@require_POST
+def scale_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
+    lesson = _lesson(slug)
+    if compare not in lesson.comparisons:
+        raise Http404(f"No comparison {compare!r} in {slug!r}")
+    scaled = runs.scale(lesson.comparison(compare), seed=runner.current_dataset().seed)
+    context = {"scaled": scaled, "comparison": scaled.comparison}
+    if request.htmx:
+        return render(request, "lessons/lesson.html#scaled", context)
+    return _page(request, lesson, scaled=scaled)
 
 
 @require_GET

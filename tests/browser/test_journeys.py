@@ -8,7 +8,7 @@ from pytest_django.live_server_helper import LiveServer
 from blog import seed
 from lessons import loader
 from sandbox import exercises
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import ARTIFACTS, screenshot
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,6 +48,13 @@ def test_a_learner_runs_a_lesson_comparison_and_sees_the_same_counts_as_the_api(
     expect(section.locator(".stats")).to_contain_text(["simulated network"])
     expect(section.locator(".panel-head").first).to_contain_text("Dataset default")
     screenshot(page, "lesson-latency")
+
+    section.get_by_role("button", name="Scale it").click()
+    charts = section.locator(".chart svg")
+    expect(charts).to_have_count(2, timeout=120_000)
+    expect(section.locator(".chart figcaption").first).to_contain_text("→")
+    screenshot(page, "lesson-scale-it")
+    section.locator(".charts").screenshot(path=str(ARTIFACTS / "lesson-scale-it-charts.png"))
 
 
 @pytest.mark.django_db(transaction=True)
