@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "django_ace",  # only for its static build of the Ace editor
     "django_tasks_db",
     "blog",
     "sandbox",
