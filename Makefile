@@ -32,7 +32,10 @@ setup: $(SYNCED)
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py seed_blog --if-empty
 
+# The task worker runs instructors' resets outside any request; it stops with the server.
 run: setup
+	@$(PY) manage.py db_worker --queue-name '*' --interval 0.5 & tasks=$$!; \
+	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: setup

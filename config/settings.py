@@ -61,7 +61,7 @@ INSTALLED_APPS = [
     "blog",
     "sandbox",
     "lessons",
-    "instructor",
+    "instructor.apps.InstructorConfig",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Tests use a file too: threads (live server, task worker) then share it with
+    # real locking instead of shared-cache memory's "database table is locked".
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_querylab.sqlite3")}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

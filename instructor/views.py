@@ -1,12 +1,143 @@
-from django.contrib.admin.views.decorators import staff_member_required
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from blog import seed
+from instructor import resets
+from instructor.forms import ResetForm
+from instructor.models import ResetJob
+from sandbox import exercises
+from sandbox.models import Progress
+
+View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def instructor_required(view: View) -> View:
+    """Anonymous visitors go to the login page; signed-in learners get 403."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied("The instructor pages are for staff accounts.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def class_summary() -> list[dict[str, Any]]:
+    """Per exercise: learners who attempted, who passed, and the most common failing check."""
+    counts: dict[str, dict[str, Any]] = {
+        row["exercise"]: dict(row)
+        for row in Progress.objects.values("exercise").annotate(
+            attempted=Count("id"), passed=Count("id", filter=Q(passed=True))
+        )
+    }
+    failing: dict[str, str] = {}
+    for row in (
+        Progress.objects.filter(passed=False)
+        .exclude(last_failure="")
+        .values("exercise", "last_failure")
+        .annotate(n=Count("id"))
+        .order_by("exercise", "-n", "last_failure")
+    ):
+        failing.setdefault(row["exercise"], row["last_failure"])
+    return [
+        {
+            "exercise": exercise,
+            "attempted": counts.get(exercise.slug, {}).get("attempted", 0),
+            "passed": counts.get(exercise.slug, {}).get("passed", 0),
+            "failing": failing.get(exercise.slug, ""),
+        }
+        for exercise in exercises.all_exercises()
+    ]
+
+
+def _dashboard(request: HttpRequest, form: ResetForm | None = None, error: str = "") -> HttpResponse:
+    live = seed.live_dataset()
+    previous = ResetJob.objects.filter(status=ResetJob.Status.SUCCEEDED, previous__isnull=False).first()
+    active = ResetJob.objects.filter(active=True).first()
+    return render(
+        request,
+        "instructor/dashboard.html",
+        {
+            "dataset": live,
+            "form": form or ResetForm(initial={"size": live.size, "seed": live.seed} if live else None),
+            "presets": resets.presets(),
+            "error": error,
+            "job": active,
+            "progress": resets.progress(active) if active else None,
+            "restore_job": previous,
+            "jobs": ResetJob.objects.select_related("requested_by")[:20],
+            "summary": class_summary(),
+        },
+        status=400 if form is not None and form.errors or error else 200,
+    )
 
 
 @require_GET
-@staff_member_required
+@instructor_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "instructor/dashboard.html", {"dataset": seed.live_dataset()})
+    return _dashboard(request)
+
+
+@require_POST
+@instructor_required
+def reset(request: HttpRequest) -> HttpResponse:
+    form = ResetForm(request.POST)
+    if not form.is_valid():
+        return _dashboard(request, form)
+    try:
+        resets.start(
+            request.user,
+            size=form.cleaned_data["size"],
+            seed_value=form.cleaned_data["seed"],
+            preset=form.cleaned_data["preset"],
+        )
+    except resets.ResetRefused as exc:
+        return _dashboard(request, form, error=str(exc))
+    return redirect("instructor:dashboard")
+
+
+@require_POST
+@instructor_required
+def restore(request: HttpRequest) -> HttpResponse:
+    job = get_object_or_404(ResetJob, pk=request.POST.get("job"), status=ResetJob.Status.SUCCEEDED)
+    if job.previous is None:
+        return _dashboard(request, error="That reset has no earlier dataset to restore.")
+    try:
+        resets.start(request.user, size=job.previous.size, seed_value=job.previous.seed)
+    except resets.ResetRefused as exc:
+        return _dashboard(request, error=str(exc))
+    return redirect("instructor:dashboard")
+
+
+@require_GET
+@instructor_required
+def job_progress(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ResetJob, pk=job_id)
+    response = render(
+        request, "instructor/dashboard.html#progress", {"job": job, "progress": resets.progress(job)}
+    )
+    if job.active is None and request.htmx:
+        response["HX-Refresh"] = "true"  # finished: reload the page for the new dataset and log
+    return response
+
+
+@require_GET
+@instructor_required
+def class_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "instructor/dashboard.html#class", {"summary": class_summary()})

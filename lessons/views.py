@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
+from blog import seed
 from lessons import loader, runs
 from sandbox import runner
 
@@ -25,6 +26,8 @@ def _page(
     scaled: runs.Scaled | None = None,
 ) -> HttpResponse:
     previous, following = loader.neighbours(lesson)
+    live = seed.live_dataset()
+    default_size = live.size if live and live.size in runs.SIZES else "small"
     return render(
         request,
         "lessons/lesson.html",
@@ -37,7 +40,8 @@ def _page(
             "sizes": runs.SIZES,
             "latencies": runs.LATENCIES,
             "repeat": runs.REPEAT,
-            "default_size": outcome.size if outcome else "small",
+            "default_size": outcome.size if outcome else default_size,
+            "dataset": live,
         },
     )
 

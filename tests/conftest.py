@@ -1,7 +1,9 @@
+import threading
 from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
+from django_tasks_db.management.commands.db_worker import Worker
 
 from blog import seed
 from blog.models import Dataset
@@ -27,3 +29,23 @@ def _a_sandbox_worker_of_our_own(tmp_path_factory: pytest.TempPathFactory) -> It
 
     if runner._worker is not None:
         runner._worker.stop()
+
+
+@pytest.fixture
+def task_worker(transactional_db: None) -> Iterator[Worker]:
+    """The tasks backend's own worker, polling in a thread as `manage.py db_worker` would."""
+    worker = Worker(
+        queue_names=["*"],
+        interval=0.05,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="tests",
+        excluded_queue_names=[],
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    yield worker
+    worker.running = False
+    thread.join(timeout=30)

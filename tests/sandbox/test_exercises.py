@@ -1,6 +1,7 @@
 """Every exercise, graded for real on tiny (visible) and small (hidden)."""
 
 import pytest
+from django.test import Client
 
 from sandbox import exercises, grading, runner
 
@@ -79,3 +80,12 @@ def test_the_hidden_dataset_is_larger_and_seeded_differently() -> None:
     hidden = grading.hidden_dataset(runner.DatasetRef("default", 1))
     assert hidden.size == "large"
     assert hidden.seed != 1
+
+
+def test_hints_open_one_at_a_time_and_the_solution_is_never_in_the_page(db: None, client: Client) -> None:
+    exercise = exercises.get("article-tags")
+    page = client.get(exercise.url).text
+    first, second = page.index(exercise.hints[0]), page.index(exercise.hints[1])
+    assert first < page.index("Hint 2") < second < page.index("</details>")
+    assert exercise.solution.strip() not in page
+    assert client.get(f"{exercise.url}solution").status_code == 403
