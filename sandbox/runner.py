@@ -84,6 +84,10 @@ class WorkerUnavailable(Exception):
     pass
 
 
+class _NotDelivered(WorkerUnavailable):
+    """The request never reached a worker: safe to start one and send it again."""
+
+
 def _code_version() -> str:
     """A hash of the code the worker runs: a worker of older code is never reused."""
     digest = hashlib.sha256()
@@ -108,8 +112,9 @@ class Worker:
     def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:
             return self._send(payload, timeout)
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
-            # No worker, or one that is dying: start another (start() checks it is really gone).
+        except _NotDelivered:
+            # No worker, or one that is dying: start another (start() checks it is really gone)
+            # and send again. A request that was delivered is never sent twice.
             dataset = payload.get("dataset") or {}
             self.start(DatasetRef(dataset["size"], dataset["seed"]) if dataset else None)
             return self._send(payload, timeout)
@@ -124,14 +129,19 @@ class Worker:
             message += json.dumps(body).encode() + b"\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
-            conn.connect(str(self.socket_path))
-            conn.sendall(message)
+            try:
+                conn.connect(str(self.socket_path))
+                conn.sendall(message)
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, BrokenPipeError) as exc:
+                raise _NotDelivered(str(exc)) from exc
             data = bytearray()
             while not data.endswith(b"\n"):
                 try:
                     chunk = conn.recv(1 << 20)
                 except TimeoutError as exc:
                     raise WorkerUnavailable("the sandbox did not answer in time") from exc
+                except ConnectionResetError as exc:
+                    raise WorkerUnavailable("the sandbox closed the connection without an answer") from exc
                 if not chunk:
                     raise WorkerUnavailable("the sandbox closed the connection without an answer")
                 data += chunk

@@ -122,9 +122,9 @@ def exercise_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     code = request.POST.get("code", "")
     grade = grading.grade(exercise, code)
     progress.record(request, exercise, grade)
-    context = {"grade": grade, "result": grade.result, "exercise": exercise}
+    context = {"grade": grade, "result": grade.result}
     if request.htmx:
-        response = render(request, "sandbox/exercise.html#outcome", context)
+        response = render(request, "sandbox/exercise.html#outcome", {**context, "exercise": exercise})
     else:
         response = _exercise_page(request, exercise, code=code, **context)
     return _busy_headers(response)
