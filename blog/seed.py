@@ -10,10 +10,12 @@ and so the same ``dataset_digest()``, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,6 +252,20 @@ def _delete_all(using: str) -> None:
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
 
 
+BATCH_SIZE = 2000
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback | None = None) -> None:
     """Replace the blog tables' contents with ``rows`` (the caller owns the transaction)."""
     report = on_progress or (lambda stage, written: None)
@@ -257,12 +273,18 @@ def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback |
     report("deleting", 0)
     _delete_all(using)
     written = 0
-    for model, attr in TABLE_ROWS.items():
-        columns = COLUMNS[model]
-        objs = [model(**dict(zip(columns, row, strict=True))) for row in getattr(rows, attr)]
-        report(model._meta.model_name or attr, written)
-        model._default_manager.using(using).bulk_create(objs, batch_size=2000)
-        written += len(objs)
+    # Build instances a batch at a time with the cyclic garbage collector paused:
+    # a whole table of fresh instances would trigger many full collections that
+    # find nothing to free (a quarter of the large seed's time when measured).
+    with _collector_paused():
+        for model, attr in TABLE_ROWS.items():
+            columns, table = COLUMNS[model], getattr(rows, attr)
+            manager = model._default_manager.using(using)
+            for start in range(0, len(table), BATCH_SIZE):
+                report(model._meta.model_name or attr, written)
+                batch = table[start : start + BATCH_SIZE]
+                manager.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in batch])
+                written += len(batch)
     report("sequences", written)
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), list(TABLE_ROWS)):
