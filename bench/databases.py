@@ -88,6 +88,7 @@ def memory_copy(size: str, seed_value: int) -> datasets.Dataset:
         seed.write_raw(rows, using=alias)
     connection = connections[alias]
     digest = seed.dataset_digest(using=alias)
+    connection.connection.execute("PRAGMA temp_store = MEMORY")  # as datasets._build() does
     connection.connection.set_authorizer(datasets._authorizer)
     return datasets.Dataset(size, seed_value, digest, connection, 0.0)
 

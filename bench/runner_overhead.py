@@ -25,11 +25,14 @@ WARM_RUNS = 10
 TARGET_MS = 5.0
 
 
-def warm() -> None:
-    """Start the worker with the dataset built, and let it serve a few runs."""
+def warm() -> str | None:
+    """Start the worker with the dataset built and let it serve a few runs; why it failed, if it did."""
     runner.prepare(DATASET)
     for _ in range(WARM_RUNS):
-        runner.run(SNIPPET, dataset=DATASET)
+        error = runner.run(SNIPPET, dataset=DATASET).error
+        if error is not None:
+            return f"{error.kind}: {error.message}"
+    return None
 
 
 def _interleaved(dataset: datasets.Dataset) -> tuple[Stats, Stats, Counter[int], list[runner.RunResult]]:

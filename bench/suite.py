@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.test.utils import override_settings
 
-from bench import capture_overhead, report, runner_overhead, seeding, throughput
+from bench import capture_overhead, lessons, report, resets, runner_overhead, seeding, throughput
 from bench.databases import memory_copy
 from sandbox import runner
 
@@ -29,9 +29,16 @@ def _sections() -> list[str]:
     dataset = memory_copy(runner_overhead.DATASET.size, runner_overhead.DATASET.seed)
     parts.append(_timed("capture overhead", lambda: capture_overhead.run(dataset)))
     try:
-        _timed("worker warm-up", runner_overhead.warm)
-        parts.append(_timed("runner overhead", lambda: runner_overhead.run(dataset)))
-        parts.append(_timed("throughput", throughput.run))
+        failure = _timed("worker warm-up", runner_overhead.warm)
+        if failure is None:
+            parts.append(_timed("runner overhead", lambda: runner_overhead.run(dataset)))
+            parts.append(_timed("throughput", throughput.run))
+            parts.append(_timed("lessons", lessons.run))
+            parts.append(_timed("resets", resets.run))
+        else:
+            parts.append(
+                f"## 3. Runner overhead and 4. Throughput\n\nNot measured: a warm-up run failed ({failure})."
+            )
     finally:
         runner.worker().stop()
     return parts

@@ -44,7 +44,27 @@ def test_a_visitor_opens_the_home_page_and_follows_every_nav_link(
 def test_the_pages_read_well_on_a_phone(page: Page, live_server: LiveServer) -> None:
     seed.seed("tiny", 1)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(live_server.url + "/blog/")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390
-    screenshot(page, "blog-phone")
+    for name, path in [
+        ("blog", "/blog/"),
+        ("lesson", "/lessons/n-plus-one/"),
+        ("exercise", "/exercises/article-tags/"),
+    ]:
+        page.goto(live_server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        screenshot(page, f"{name}-phone")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lesson_can_be_run_from_the_keyboard_alone(page: Page, live_server: LiveServer) -> None:
+    seed.seed("tiny", 1)
+    page.goto(live_server.url + "/lessons/n-plus-one/")
+    run_button = page.get_by_role("button", name="Run both").first
+    for _ in range(200):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Run both":
+            break
+    else:
+        raise AssertionError("Run both is not reachable with Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator(".verdict").first).to_contain_text("queries")
+    assert run_button.is_visible()
