@@ -119,3 +119,9 @@ def test_names_and_slugs_are_unique_and_filled(small: Dataset) -> None:
     assert Author.objects.values("username").distinct().count() == Author.objects.count()
     assert Category.objects.filter(slug="").count() == 0
     assert Tag.objects.filter(slug="").count() == 0
+
+
+def test_every_columns_tuple_is_in_the_models_field_order() -> None:
+    for model, columns in seed.COLUMNS.items():
+        attnames = [f.attname for f in model._meta.concrete_fields]
+        assert list(columns) == (attnames if columns[0] == "id" else attnames[1:])
