@@ -184,7 +184,14 @@ if DEBUG_TOOLBAR:
     # The toolbar injects its own inline styles; development only.
     SECURE_CSP = {}
 
+# Request size: code is at most 20 KB; anything far larger is refused before a view runs.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+
+# Per-client (session, else address) limits: (requests, seconds). See sandbox/throttle.py.
+QUERYLAB_RATE_LIMITS = {
+    "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),
+    "login": (int(os.environ.get("QUERYLAB_LOGINS_PER_5_MINUTES", 10)), 300),
+}
 
 if PRODUCTION:
     SECURE_SSL_REDIRECT = os.environ.get("SECURE_SSL_REDIRECT", "1") == "1"

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from blog import views as blog_views
+from sandbox import throttle
 
 urlpatterns = [
     path("", blog_views.home, name="home"),
@@ -12,6 +13,8 @@ urlpatterns = [
     path("", include("lessons.urls")),
     path("", include("sandbox.urls")),
     path("instructor/", include("instructor.urls")),
+    # The login page counts attempts per client (sandbox/throttle.py).
+    path("admin/login/", throttle.limited("login")(admin.site.login)),
     path("admin/", admin.site.urls),
 ]
 

@@ -5,7 +5,7 @@ from django_htmx.middleware import HtmxDetails
 
 from blog import seed
 from lessons import loader, runs
-from sandbox import runner
+from sandbox import runner, throttle
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -57,6 +57,7 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@throttle.limited("runs", cost=2)
 def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
     lesson = _lesson(slug)
     if compare not in lesson.comparisons:
@@ -79,6 +80,7 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
 
 
 @require_POST
+@throttle.limited("runs", cost=8)
 def scale_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
     lesson = _lesson(slug)
     if compare not in lesson.comparisons:

@@ -8,7 +8,7 @@ from django_htmx.middleware import HtmxDetails
 from markdown_it import MarkdownIt
 
 from lessons import loader as lessons
-from sandbox import exercises, grading, progress, runner
+from sandbox import exercises, grading, progress, runner, throttle
 from sandbox.models import Snippet
 
 RETRY_AFTER_SECONDS = 2
@@ -48,6 +48,7 @@ def _exercise(slug: str) -> exercises.Exercise:
 
 
 @require_POST
+@throttle.limited("runs")
 def api_run(request: HttpRequest) -> HttpResponse:
     payload = _json_code(request)
     if isinstance(payload, JsonResponse):
@@ -67,6 +68,7 @@ def api_exercises(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@throttle.limited("runs")
 def api_grade(request: HttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     payload = _json_code(request)
@@ -105,6 +107,7 @@ def exercise_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@throttle.limited("runs")
 def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     code = request.POST.get("code", "")
@@ -117,6 +120,7 @@ def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@throttle.limited("runs")
 def exercise_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     code = request.POST.get("code", "")
@@ -155,6 +159,7 @@ def playground(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@throttle.limited("runs")
 def playground_run(request: HtmxHttpRequest) -> HttpResponse:
     code = request.POST.get("code", "")
     result = runner.run(code, repeat=3)

@@ -1,5 +1,6 @@
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -18,6 +19,15 @@ def tiny(db: None) -> Dataset:
 @pytest.fixture
 def small(db: None) -> Dataset:
     return seed.seed("small", 1)
+
+
+@pytest.fixture(autouse=True)
+def _generous_rate_limits(settings: Any) -> None:
+    """Tests send many requests from one address; tests/sandbox/test_throttle.py sets real limits."""
+    from django.core.cache import cache
+
+    settings.QUERYLAB_RATE_LIMITS = {"runs": (100_000, 60), "login": (100_000, 300)}
+    cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

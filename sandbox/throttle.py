@@ -1,0 +1,82 @@
+"""Per-client rate limits: runs and grades, and attempts at the login page.
+
+Fixed windows counted in Django's cache. A client is its session when it has
+one (a class behind one school address is many learners), else its address.
+With the default local-memory cache the limits hold per server process; point
+CACHES at a shared cache to make them hold across nodes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+View = Callable[..., HttpResponse]
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    seconds: int
+
+
+def limit_for(scope: str) -> Limit:
+    requests, seconds = settings.QUERYLAB_RATE_LIMITS[scope]
+    return Limit(int(requests), int(seconds))
+
+
+def client(request: HttpRequest) -> str:
+    session_key = request.session.session_key if hasattr(request, "session") else None
+    return f"session:{session_key}" if session_key else f"address:{request.META.get('REMOTE_ADDR', '?')}"
+
+
+def retry_after(request: HttpRequest, scope: str, cost: int = 1) -> int | None:
+    """Count this request; seconds to wait when the client is over its limit, else None."""
+    limit = limit_for(scope)
+    now = time.time()
+    window = int(now // limit.seconds)
+    key = f"throttle:{scope}:{client(request)}:{window}"
+    cache.add(key, 0, timeout=limit.seconds + 1)
+    try:
+        used = cache.incr(key, cost)
+    except ValueError:  # expired between add and incr: a new window
+        cache.set(key, cost, timeout=limit.seconds + 1)
+        used = cost
+    if used <= limit.requests:
+        return None
+    return max(1, math.ceil((window + 1) * limit.seconds - now))
+
+
+def too_many(request: HttpRequest, seconds: int) -> HttpResponse:
+    message = f"Too many requests; try again in {seconds} s."
+    wants_json = request.content_type == "application/json" or request.path.startswith("/api/")
+    response: HttpResponse = (
+        JsonResponse({"error": message}, status=429) if wants_json else HttpResponse(message, status=429)
+    )
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def limited(scope: str, *, cost: int = 1, methods: tuple[str, ...] = ("POST",)) -> Callable[[View], View]:
+    """Refuse a client over its ``scope`` limit with 429 and Retry-After."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method in methods:
+                seconds = retry_after(request, scope, cost)
+                if seconds is not None:
+                    return too_many(request, seconds)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

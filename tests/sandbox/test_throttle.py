@@ -1,0 +1,49 @@
+import json
+from typing import Any
+
+from django.test import Client
+
+from blog.models import Dataset
+
+
+def run(client: Client) -> Any:
+    return client.post("/api/run", json.dumps({"code": "print(1)"}), content_type="application/json")
+
+
+def test_a_client_over_its_run_limit_gets_429_with_retry_after(tiny: Dataset, settings: Any) -> None:
+    settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "runs": (3, 60)}
+    greedy = Client()
+    statuses = [run(greedy).status_code for _ in range(5)]
+    assert statuses == [200, 200, 200, 429, 429]
+    refused = run(greedy)
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert "Too many requests" in refused.json()["error"]
+    other = Client()
+    other.get("/")  # another learner, with a session of their own
+    other.session.save()
+    assert run(other).status_code == 200
+
+
+def test_lesson_comparisons_count_against_the_same_limit(tiny: Dataset, settings: Any) -> None:
+    settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "runs": (3, 60)}
+    client = Client()
+    assert (
+        client.post("/lessons/n-plus-one/run/authors/", {"size": "small", "latency": "0"}).status_code == 200
+    )
+    refused = client.post("/lessons/n-plus-one/run/authors/", {"size": "small", "latency": "0"})
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+
+
+def test_the_login_page_is_rate_limited(db: None, client: Client, settings: Any) -> None:
+    settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "login": (2, 300)}
+    attempts = [
+        client.post("/admin/login/", {"username": "x", "password": f"guess{i}"}).status_code for i in range(3)
+    ]
+    assert attempts == [200, 200, 429]
+    assert client.get("/admin/login/").status_code == 200  # reading the form is never limited
+
+
+def test_a_request_body_over_the_size_limit_is_refused(db: None, client: Client) -> None:
+    response = client.post("/playground/run", {"code": "x" * 300_000})
+    assert response.status_code == 400
