@@ -38,6 +38,21 @@ run: setup
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# Production on this machine: gunicorn, WhiteNoise, DEBUG off. Needs SECRET_KEY and
+# ALLOWED_HOSTS in the environment (README: "Running a class").
+WORKERS ?= 2
+PROD := DJANGO_ENV=production $(PY)
+serve: $(SYNCED)
+	@test -n "$$SECRET_KEY" -a -n "$$ALLOWED_HOSTS" || { \
+	  echo "make serve runs production settings: set SECRET_KEY and ALLOWED_HOSTS (see README)."; exit 1; }
+	@$(PROD) manage.py migrate --noinput -v 0
+	@$(PROD) manage.py collectstatic --noinput -v 0
+	@$(PROD) manage.py seed_blog --if-empty
+	@$(PROD) manage.py db_worker --queue-name '*' --interval 0.5 & tasks=$$!; \
+	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
+	DJANGO_ENV=production $(VENV)/bin/gunicorn config.wsgi --bind $${BIND:-127.0.0.1:$(PORT)} \
+	  --workers $(WORKERS) --threads 4 --timeout 120 --access-logfile -
+
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
