@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
 
 from blog import seed
@@ -54,7 +55,14 @@ def task_worker(transactional_db: None) -> Iterator[Worker]:
         worker_id="tests",
         excluded_queue_names=[],
     )
-    thread = threading.Thread(target=worker.run, daemon=True)
+
+    def run_then_disconnect() -> None:
+        try:
+            worker.run()
+        finally:
+            connections.close_all()  # this thread's own connections; PostgreSQL drops the test DB after
+
+    thread = threading.Thread(target=run_then_disconnect, daemon=True)
     thread.start()
     yield worker
     worker.running = False

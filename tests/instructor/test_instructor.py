@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -164,13 +165,16 @@ def test_runs_during_a_reset_see_the_old_or_the_new_dataset_never_a_mix(
 
     def hammer() -> None:
         client = Client(enforce_csrf_checks=False)
-        while not stop.is_set():
-            response = client.post(
-                "/api/run",
-                data=json.dumps({"code": "print(Article.objects.count(), Comment.objects.count())"}),
-                content_type="application/json",
-            )
-            results.append(response.json())
+        try:
+            while not stop.is_set():
+                response = client.post(
+                    "/api/run",
+                    data=json.dumps({"code": "print(Article.objects.count(), Comment.objects.count())"}),
+                    content_type="application/json",
+                )
+                results.append(response.json())
+        finally:
+            connections.close_all()
 
     threads = [threading.Thread(target=hammer) for _ in range(4)]
     for thread in threads:
