@@ -42,15 +42,21 @@ class Outcome:
     status: int = 0
     timed_out: bool = False
     flooded: bool = False
+    abandoned: bool = False
     wall_ms: float = 0.0
 
 
 def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    # The child itself first: right after fork it may not lead its own group yet.
+    for kill in (os.kill, os.killpg):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
 
 
-def run_child(request: dict[str, Any], dataset: datasets.Dataset) -> Outcome:
+def run_child(
+    request: dict[str, Any], dataset: datasets.Dataset, client: socket.socket | None = None
+) -> Outcome:
+    """One child, watched: its output, its result, the clock, and the client hanging up."""
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
     pid = os.fork()
@@ -76,6 +82,8 @@ def run_child(request: dict[str, Any], dataset: datasets.Dataset) -> Outcome:
     with selectors.DefaultSelector() as selector:
         selector.register(out_r, selectors.EVENT_READ)
         selector.register(res_r, selectors.EVENT_READ)
+        if client is not None:  # a client that goes away stops its run at once
+            selector.register(client, selectors.EVENT_READ)
         open_fds = 2
         while open_fds:
             remaining = deadline - time.monotonic()
@@ -83,6 +91,10 @@ def run_child(request: dict[str, Any], dataset: datasets.Dataset) -> Outcome:
                 outcome.timed_out = True
                 break
             for key, _ in selector.select(remaining):
+                if client is not None and key.fileobj is client:
+                    outcome.abandoned = True
+                    open_fds = 0
+                    break
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fd)
@@ -119,6 +131,8 @@ def _error(kind: str, message: str, line: int | None = None) -> dict[str, Any]:
 
 def _judge(outcome: Outcome, request: dict[str, Any]) -> dict[str, Any]:
     """Turn what the supervisor saw into an error, or None; the child's word comes last."""
+    if outcome.abandoned:
+        return _error("internal", "The client went away; the run was stopped.")
     if outcome.timed_out:
         seconds = request.get("wall_seconds", WALL_SECONDS)
         return _error("timeout", f"Your code ran for more than {seconds:g} s and was stopped.")
@@ -149,14 +163,18 @@ def _judge(outcome: Outcome, request: dict[str, Any]) -> dict[str, Any]:
     return error or {}
 
 
-def supervise(request: dict[str, Any], dataset: datasets.Dataset) -> dict[str, Any]:
+def supervise(
+    request: dict[str, Any], dataset: datasets.Dataset, client: socket.socket | None = None
+) -> dict[str, Any]:
     """Run the request ``repeat`` times, each in a fresh child, and merge the results."""
     repeat = max(1, min(int(request.get("repeat", 1)), 20))
     outcomes: list[Outcome] = []
     first_error: dict[str, Any] = {}
     for _ in range(repeat):
-        outcome = run_child(request, dataset)
+        outcome = run_child(request, dataset, client)
         outcomes.append(outcome)
+        if outcome.abandoned:
+            break
         first_error = _judge(outcome, request)
         if first_error:
             break
@@ -244,7 +262,7 @@ class Server:
                 except (OSError, ValueError) as exc:
                     _reply(conn, {"error": _error("internal", f"Malformed request: {exc}")})
                 else:
-                    _reply(conn, supervise({**body, "dataset": request["dataset"]}, dataset))
+                    _reply(conn, supervise({**body, "dataset": request["dataset"]}, dataset, conn))
             finally:
                 os._exit(0)
         conn.close()

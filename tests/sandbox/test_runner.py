@@ -338,3 +338,22 @@ def test_writes_of_a_run_never_reach_the_workers_copy_of_the_dataset() -> None:
     assert wrote.stdout == "0\n"
     assert runner.dataset_digest(TINY) == before == wrote.dataset["digest"]
     assert run("print(Comment.objects.count())\n").stdout == "60\n"
+
+
+@pytest.mark.slow
+def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
+    assert run("print('warm')").ok
+    worker = runner.worker()
+    header = {"op": "run", "dataset": {"size": "tiny", "seed": 1}}
+    body = {"code": "import time\ntime.sleep(7)\n", "wall_seconds": 8}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(str(worker.socket_path))
+        conn.sendall(json.dumps(header).encode() + b"\n" + json.dumps(body).encode() + b"\n")
+        deadline = time.monotonic() + 10
+        while worker.request({"op": "ping"}, timeout=2)["children"] == 0:
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.05)
+    hung_up = time.monotonic()
+    while worker.request({"op": "ping"}, timeout=2)["children"]:
+        assert time.monotonic() - hung_up < 3, "the run outlived its client"
+        time.sleep(0.05)
