@@ -1,36 +1,21 @@
 """Production mode for real: gunicorn serving the app with DEBUG off, as `make serve` runs it."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.cookiejar import CookieJar
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.nodes import manage, node
 
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    var = tmp_path_factory.mktemp("prod")
-    port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
-        "QUERYLAB_VAR_DIR": str(var),
+        "QUERYLAB_VAR_DIR": str(tmp_path_factory.mktemp("prod")),
         "DJANGO_ENV": "production",
         "SECRET_KEY": "production-test-key-" + "k7Z" * 20,
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -41,33 +26,9 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ["collectstatic", "--noinput", "-v", "0"],
         ["seed_blog", "--size", "tiny"],
     ):
-        done = subprocess.run(
-            [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-    server = subprocess.Popen(
-        [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.2)
-    yield url
-    os.killpg(server.pid, 15)
-    server.wait(timeout=30)
-    if server.stderr:
-        server.stderr.close()
+        manage(*command, env=env)
+    with node(env) as url:
+        yield url
 
 
 @pytest.mark.slow
