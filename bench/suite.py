@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.test.utils import override_settings
 
-from bench import capture_overhead, lessons, report, resets, runner_overhead, seeding, throughput
+from bench import capture_overhead, lessons, load, report, resets, runner_overhead, seeding, throughput
 from bench.databases import memory_copy
 from sandbox import runner
 
@@ -35,6 +35,7 @@ def _sections() -> list[str]:
             parts.append(_timed("throughput", throughput.run))
             parts.append(_timed("lessons", lessons.run))
             parts.append(_timed("resets", resets.run))
+            parts.append(_timed("load", load.run))
         else:
             parts.append(
                 f"## 3. Runner overhead and 4. Throughput\n\nNot measured: a warm-up run failed ({failure})."

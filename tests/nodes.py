@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -69,3 +71,25 @@ def node(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
         yield url
+
+
+@contextmanager
+def temporary_database(admin: dict[str, Any]) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server ``admin`` describes; yields its URL, drops it after."""
+    import psycopg
+
+    name = f"querylab_nodes_{uuid.uuid4().hex[:8]}"
+    params = {
+        "host": admin["HOST"],
+        "port": admin["PORT"],
+        "user": admin["USER"],
+        "password": admin["PASSWORD"],
+    }
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    password = f":{admin['PASSWORD']}" if admin["PASSWORD"] else ""
+    try:
+        yield f"postgres://{admin['USER']}{password}@{admin['HOST']}:{admin['PORT']}/{name}"
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

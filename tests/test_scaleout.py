@@ -5,7 +5,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from django.conf import settings
 
 from sandbox import exercises
-from tests.nodes import background, manage, node
+from tests.nodes import background, manage, node, temporary_database
 
 pytestmark = [
     pytest.mark.slow,
@@ -49,20 +48,8 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    admin = settings.DATABASES["default"]
-    name = f"querylab_scaleout_{uuid.uuid4().hex[:8]}"
-    params = {
-        "host": admin["HOST"],
-        "port": admin["PORT"],
-        "user": admin["USER"],
-        "password": admin["PASSWORD"],
-    }
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    password = f":{admin['PASSWORD']}" if admin["PASSWORD"] else ""
-    yield f"postgres://{admin['USER']}{password}@{admin['HOST']}:{admin['PORT']}/{name}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with temporary_database(settings.DATABASES["default"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
