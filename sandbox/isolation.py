@@ -60,8 +60,12 @@ def _system_dirs() -> list[str]:
     return args
 
 
-def worker_command(argv: list[str]) -> list[str]:
-    """``python -m sandbox.worker ...`` wrapped in bubblewrap when it is available."""
+def worker_command(argv: list[str], env: dict[str, str], sockets: tuple[str, ...] = ()) -> list[str]:
+    """``python -m sandbox.worker ...`` wrapped in bubblewrap when it is available.
+
+    ``env`` is the worker's whole environment; ``sockets`` are Unix socket files
+    (PostgreSQL's) bound in one by one: a socket, never the directory around it.
+    """
     python = [sys.executable, "-m", "sandbox.worker", *argv]
     bwrap = bwrap_path()
     if bwrap is None:
@@ -71,9 +75,11 @@ def worker_command(argv: list[str]) -> list[str]:
         binds += ["--ro-bind", prefix, prefix]
     for package in VISIBLE_PACKAGES:
         binds += ["--ro-bind", str(PROJECT / package), str(PROJECT / package)]
-    env: list[str] = []
-    for key, value in worker_environment().items():
-        env += ["--setenv", key, value]
+    for path in sockets:
+        binds += ["--bind", path, path]
+    settings_env: list[str] = []
+    for key, value in env.items():
+        settings_env += ["--setenv", key, value]
     return [
         bwrap,
         "--unshare-all",  # network, IPC, PID, UTS, cgroup and user namespaces
@@ -90,7 +96,7 @@ def worker_command(argv: list[str]) -> list[str]:
         "--remount-ro", "/dev",
         "--remount-ro", "/",
         "--clearenv",
-        *env,
+        *settings_env,
         "--chdir", "/",
         "--",
         *python,

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from sandbox import analysis, isolation
+from sandbox import analysis, isolation, pg
 
 MAX_CODE_BYTES = 20 * 1024
 DEFAULT_DATASET = ("default", 1)
@@ -104,12 +104,18 @@ class Worker:
         run_dir = Path(settings.VAR_DIR) / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
         version = _code_version()
-        self.socket_path = run_dir / f"worker-{version}.sock"
-        self.lock_path = run_dir / f"worker-{version}.lock"
+        # A worker serves one kind of dataset: in-memory SQLite, or PostgreSQL schemas.
+        self.postgresql = pg.enabled()
+        kind = "pg" if self.postgresql else "sqlite"
+        self.socket_path = run_dir / f"worker-{version}-{kind}.sock"
+        self.lock_path = run_dir / f"worker-{version}-{kind}.lock"
         self.process: subprocess.Popen[bytes] | None = None
+        self._schemas: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
 
     def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        if self.postgresql and "dataset" in payload:
+            self._ensure_schema(payload["dataset"]["size"], int(payload["dataset"]["seed"]))
         try:
             return self._send(payload, timeout)
         except _NotDelivered:
@@ -118,6 +124,12 @@ class Worker:
             dataset = payload.get("dataset") or {}
             self.start(DatasetRef(dataset["size"], dataset["seed"]) if dataset else None)
             return self._send(payload, timeout)
+
+    def _ensure_schema(self, size: str, seed_value: int) -> None:
+        """On PostgreSQL the web side builds a dataset's schema (the worker cannot)."""
+        if (size, seed_value) not in self._schemas:
+            pg.ensure_dataset(size, seed_value)
+            self._schemas.add((size, seed_value))
 
     def _send(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         # The worker's main loop reads only the header; the code goes in a second
@@ -163,10 +175,14 @@ class Worker:
             argv = ["--listen-fd", str(listener.fileno())]
             if warm is not None:
                 argv += ["--warm", f"{warm.size}:{warm.seed}"]
+            env, sockets = isolation.worker_environment(), tuple[str, ...]()
+            if self.postgresql:
+                env |= pg.worker_environment()
+                sockets = (str(Path(env["PGHOST"]) / f".s.PGSQL.{env['PGPORT']}"),)
             self.process = subprocess.Popen(
-                isolation.worker_command(argv),
+                isolation.worker_command(argv, env, sockets),
                 pass_fds=[listener.fileno()],
-                env=isolation.worker_environment(),
+                env=env,
                 cwd=isolation.PROJECT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -63,11 +64,14 @@ def _authorizer(action: int, arg1: str | None, arg2: str | None, db: str | None,
 
 @dataclass
 class Dataset:
+    """An in-memory SQLite copy (``connection``), or a PostgreSQL schema (``schema``)."""
+
     size: str
     seed: int
     digest: str
-    connection: BaseDatabaseWrapper
+    connection: BaseDatabaseWrapper | None
     build_seconds: float
+    schema: str | None = None
 
     def describe(self) -> dict[str, object]:
         return {"size": self.size, "seed": self.seed, "digest": self.digest}
@@ -82,13 +86,38 @@ def get(size: str, seed_value: int) -> Dataset:
     if key in _cache:
         _cache.move_to_end(key)
         return _cache[key]
-    dataset = _build(size, seed_value)
+    dataset = _attach(size, seed_value) if on_postgresql() else _build(size, seed_value)
     _cache[key] = dataset
     while len(_cache) > MAX_CACHED:
         _, evicted = _cache.popitem(last=False)
-        evicted.connection.inc_thread_sharing()  # allow close from here
-        evicted.connection.connection.close()
+        if evicted.connection is not None:
+            evicted.connection.connection.close()
     return dataset
+
+
+def on_postgresql() -> bool:
+    return bool(connections["default"].vendor == "postgresql")
+
+
+def _attach(size: str, seed_value: int) -> Dataset:
+    """A schema the web side built (sandbox.pg); the worker only reads its recorded digest.
+
+    The connection is closed again at once: no database connection may be
+    inherited by a forked child, each run opens its own.
+    """
+    schema = f"qlds_{size}_{int(seed_value)}"
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [schema]
+            )
+            row = cursor.fetchone()
+    finally:
+        connection.close()
+    if not row or not row[0]:
+        raise LookupError(f"the dataset {size}/{seed_value} has not been prepared on PostgreSQL")
+    return Dataset(size, seed_value, row[0], None, 0.0, schema=schema)
 
 
 def _build(size: str, seed_value: int) -> Dataset:
@@ -111,9 +140,25 @@ def _build(size: str, seed_value: int) -> Dataset:
 
 def current_digest(dataset: Dataset) -> str:
     """The digest of the dataset as it is now in the worker (it must equal ``digest``)."""
-    return seed.dataset_digest(using=dataset.connection.alias)
+    if dataset.connection is not None:
+        return seed.dataset_digest(using=dataset.connection.alias)
+    activate(dataset)
+    try:
+        return seed.dataset_digest()
+    finally:
+        connections["default"].close()
 
 
 def activate(dataset: Dataset) -> None:
     """Make ``dataset`` what ``django.db.connection`` and every default-database query use."""
-    connections["default"] = dataset.connection
+    if dataset.connection is not None:
+        connections["default"] = dataset.connection
+        return
+    # PostgreSQL: this process's own new connection, on the dataset's schema, with a time limit.
+    connection = connections["default"]
+    timeout_ms = getattr(settings, "STATEMENT_TIMEOUT_MS", 5000)
+    options = f"-c search_path={dataset.schema} -c statement_timeout={timeout_ms}"
+    if connection.connection is not None and connection.settings_dict["OPTIONS"].get("options") == options:
+        return  # this process already connected, on this schema
+    connection.connection = None  # never reuse (or close) a connection another process holds
+    connection.settings_dict["OPTIONS"] = {**connection.settings_dict.get("OPTIONS", {}), "options": options}

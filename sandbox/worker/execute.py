@@ -169,6 +169,17 @@ def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
     if isinstance(exc, DatabaseError) and "authoriz" in str(exc) and datasets.last_denied:
         what = datasets.last_denied[-1]
         return _error("forbidden", f"{what} is not allowed in the sandbox.", line, tb)
+    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
+    if cause == "InsufficientPrivilege":
+        first = str(exc).splitlines()[0] if str(exc) else "permission denied"
+        return _error("forbidden", f"Not allowed in the sandbox: {first}.", line, tb)
+    if cause == "QueryCanceled":
+        return _error(
+            "timeout",
+            "A statement ran longer than the sandbox's statement timeout and was cancelled.",
+            line,
+            tb,
+        )
     if isinstance(exc, SystemExit):
         return _error(
             "exception",
@@ -206,15 +217,25 @@ def run_code(request: dict[str, Any], dataset: datasets.Dataset) -> dict[str, An
     connection = connections["default"]
     log = QueryLog(latency_ms=float(request.get("latency_ms") or 0))
     error = None
-    started = time.perf_counter()
-    try:
-        with log.capture(connection):
-            exec(compiled, namespace())
-    except BaseException as exc:  # everything the code can raise is reported, never re-raised
-        error = classify(exc, code, memory_mb)
-    wall_ms = (time.perf_counter() - started) * 1000
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
+    probe_output = None
+    with contextlib.ExitStack() as stack:
+        if dataset.connection is None:
+            # PostgreSQL: connect before the clock starts, and hold one transaction
+            # that is always rolled back, whatever the code does.
+            connection.ensure_connection()
+            stack.enter_context(transaction.atomic())
+            stack.callback(transaction.set_rollback, True)
+        started = time.perf_counter()
+        try:
+            with log.capture(connection):
+                exec(compiled, namespace())
+        except BaseException as exc:  # everything the code can raise is reported, never re-raised
+            error = classify(exc, code, memory_mb)
+        wall_ms = (time.perf_counter() - started) * 1000
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        if request.get("probe") and error is None:
+            probe_output = _probe(request["probe"])
     result: dict[str, Any] = {
         "error": error,
         "queries": [q.to_json() for q in log.queries[:MAX_QUERIES_REPORTED]],
@@ -224,8 +245,8 @@ def run_code(request: dict[str, Any], dataset: datasets.Dataset) -> dict[str, An
         "wall_ms": wall_ms,
         "simulated_ms": log.simulated_ms,
     }
-    if request.get("probe") and error is None:
-        result["probe_output"] = _probe(request["probe"])
+    if probe_output is not None:
+        result["probe_output"] = probe_output
     return result
 
 
@@ -249,6 +270,10 @@ def child_main(request: dict[str, Any], result_fd: int, dataset: datasets.Datase
         sys.stdout = sys.stderr = io.TextIOWrapper(
             io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
         )
+        datasets.activate(dataset)
+        if dataset.connection is None:
+            # PostgreSQL: the one connection this run gets, opened before seccomp forbids sockets.
+            connections["default"].ensure_connection()
         confine(
             cpu_seconds=int(request.get("cpu_seconds", 5)),
             memory_mb=int(request.get("memory_mb", 512)),

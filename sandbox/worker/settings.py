@@ -5,6 +5,7 @@ from (size, seed); the app's database, its credentials and its SECRET_KEY are
 never visible here.
 """
 
+import os
 import secrets
 
 # Not the app's key: a throwaway per process, since Django requires one.
@@ -13,6 +14,23 @@ DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
 INSTALLED_APPS = ["blog.apps.BlogConfig"]
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+DATABASES: dict[str, dict[str, object]] = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+}
+if os.environ.get("QUERYLAB_SANDBOX_DATABASE") == "postgresql":
+    # The sandbox role over the server's Unix socket (see sandbox/pg.py). Each run
+    # opens its own connection, with its dataset's schema as search_path.
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ["PGHOST"],
+            "PORT": os.environ["PGPORT"],
+            "NAME": os.environ["PGDATABASE"],
+            "USER": os.environ["PGUSER"],
+            "PASSWORD": os.environ["PGPASSWORD"],
+            "OPTIONS": {},
+        }
+    }
+STATEMENT_TIMEOUT_MS = int(os.environ.get("QUERYLAB_STATEMENT_TIMEOUT_MS", "5000"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = None

@@ -1,0 +1,138 @@
+"""The PostgreSQL sandbox (sandbox/pg.py): real runs on the app's PostgreSQL, never kept.
+
+Runs in CI's PostgreSQL pass; on SQLite there is no PostgreSQL to run on.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from lessons import loader
+from sandbox import analysis, pg, runner
+
+pytestmark = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="the PostgreSQL sandbox needs the app on PostgreSQL (CI's second pass)",
+)
+TINY = runner.DatasetRef("tiny", 1)
+
+
+@pytest.fixture(autouse=True)
+def postgresql_sandbox(transactional_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    previous = runner._worker
+    with override_settings(SANDBOX_DATABASE="postgresql", VAR_DIR=tmp_path_factory.mktemp("pgvar")):
+        runner._worker = None
+        try:
+            yield
+        finally:
+            if runner._worker is not None:
+                runner._worker.stop()
+            runner._worker = previous
+
+
+@pytest.fixture
+def baseline() -> str:
+    return pg.ensure_dataset("tiny", 1)
+
+
+def run(code: str) -> runner.RunResult:
+    return runner.run(code, dataset=TINY)
+
+
+def test_runs_read_the_dataset_schema_with_every_statement_and_its_line(baseline: str) -> None:
+    result = run(
+        "n = Article.objects.count()\nfor a in Article.objects.order_by('id')[:3]:\n    print(a.author.username)\nprint(n)"
+    )
+    assert result.error is None
+    assert result.stdout.splitlines()[-1] == "20"
+    assert result.query_count == 5
+    assert [q["line"] for q in result.queries if not q["control"]] == [1, 2, 3, 3, 3]
+    assert result.dataset == {"size": "tiny", "seed": 1, "digest": baseline}
+    assert "ROW_NUMBER" not in result.queries[0]["sql"]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "Comment.objects.all().delete()\nArticle.objects.update(views=0)\nprint(Comment.objects.count())",
+        "c = connection.cursor()\nc.execute('DELETE FROM blog_comment')\nc.execute('COMMIT')",
+        "Comment.objects.all().delete()\nconnection.connection.commit()",
+        "c = connection.cursor()\nc.execute('SET CONSTRAINTS ALL IMMEDIATE')\nc.execute('DELETE FROM blog_comment')",
+    ],
+    ids=["orm-writes", "cursor-commit", "raw-connection-commit", "constraints-immediate"],
+)
+def test_no_write_survives_a_run_not_even_a_commit(baseline: str, code: str) -> None:
+    result = run(code)
+    if "commit" in code.lower() or "IMMEDIATE" in code:
+        assert result.error is not None
+        assert "QueryLab never keeps what a run changes" in result.error.message
+    else:
+        assert result.error is None and result.stdout == "0\n"
+    assert runner.dataset_digest(TINY) == baseline
+    assert run("print(Article.objects.count(), Comment.objects.count())").stdout == "20 60\n"
+
+
+def test_transaction_commit_is_refused_inside_the_runs_transaction(baseline: str) -> None:
+    result = run("transaction.commit()")
+    assert result.error is not None
+    assert (
+        result.error.message
+        == "TransactionManagementError: This is forbidden when an 'atomic' block is active."
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SET ROLE postgres", 'permission denied to set role "postgres"'),
+        ("SELECT pg_read_file('/etc/hostname')", "permission denied for function pg_read_file"),
+        ("COPY blog_article TO '/tmp/querylab-copy.csv'", "to COPY to a file"),
+        ("SELECT * FROM public.auth_user", "permission denied for table auth_user"),
+        ("SELECT * FROM public.django_session", "permission denied for table django_session"),
+        ("DROP TABLE blog_comment", "must be owner of table blog_comment"),
+        ("TRUNCATE blog_comment", "permission denied for table blog_comment"),
+        ("CREATE TABLE loot (x int)", "permission denied for schema"),
+    ],
+)
+def test_the_sandbox_role_reaches_nothing_but_the_dataset(baseline: str, sql: str, message: str) -> None:
+    result = run(f"connection.cursor().execute({sql!r})")
+    assert result.error is not None
+    assert result.error.kind == "forbidden"
+    assert message in result.error.message
+    assert runner.dataset_digest(TINY) == baseline
+
+
+@pytest.mark.slow
+def test_a_runaway_query_is_cancelled_by_the_statement_timeout(baseline: str) -> None:
+    cte = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+    result = run(f"connection.cursor().execute({cte!r})")
+    assert result.error is not None
+    assert result.error.kind == "timeout"
+    assert "statement timeout" in result.error.message
+
+
+def test_app_secrets_are_not_in_the_workers_settings(baseline: str) -> None:
+    result = run("print(connection.settings_dict['USER'], connection.settings_dict['NAME'])")
+    assert result.stdout.split()[0] == pg.ROLE
+    assert settings.SECRET_KEY not in result.stdout
+    password = settings.DATABASES["default"].get("PASSWORD")
+    assert not password or password not in result.stdout
+
+
+BLOCKS = [b for lesson in loader.all_lessons() for b in lesson.blocks if not b.raises]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"{b.lesson}-{b.compare}-{b.variant}")
+def test_lesson_blocks_send_their_declared_queries_on_postgresql_too(block: loader.Block) -> None:
+    result = run(block.code)
+    assert result.error is None, result.error
+    assert block.queries is not None
+    n = (
+        int(run(f"print({block.n})").stdout)
+        if block.n
+        else max((g.count for g in analysis.groups(result.queries)), default=0)
+    )
+    assert result.query_count == loader.expected_queries(block.queries, n)
