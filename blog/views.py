@@ -41,7 +41,8 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     body = {"status": "ok", "database": connection.vendor, "isolation": isolation.level()}
     try:
-        connection.ensure_connection()
+        with connection.cursor() as cursor:  # a real round trip: a stale connection must not pass
+            cursor.execute("SELECT 1")
     except DatabaseError as exc:
         return JsonResponse({**body, "status": "error", "error": str(exc)}, status=503)
     return JsonResponse(body)

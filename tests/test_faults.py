@@ -27,9 +27,9 @@ class Server:
         self.data = root / "data"
         self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
-    def ctl(self, *args: str) -> None:
+    def ctl(self, *args: str, check: bool = True) -> None:
         command = [*self.as_postgres, f"{PG_BIN[-1]}/pg_ctl", "-D", str(self.data), "-w", *args]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
+        subprocess.run(command, check=check, capture_output=True, timeout=120)
 
     def start(self) -> None:
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off"
@@ -78,7 +78,7 @@ def postgres() -> Iterator[Server]:
         capture_output=True,
     )
     yield server
-    server.ctl("-m", "immediate", "stop")
+    server.ctl("-m", "immediate", "stop", check=False)  # it may be stopped already
     shutil.rmtree(root, ignore_errors=True)
 
 
