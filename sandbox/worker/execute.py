@@ -119,31 +119,39 @@ def confine(*, cpu_seconds: int, memory_mb: int, result_fd: int) -> None:
     _seccomp()
 
 
-def _seccomp() -> None:
+_DENIED_SYSCALLS = (
+    "fork", "vfork", "clone", "execve", "execveat", "socket", "socketpair", "connect",
+    "bind", "listen", "accept", "accept4", "ptrace", "setsid", "setpgid",
+    "mount", "umount2", "unshare", "setns", "chroot", "pivot_root", "keyctl", "bpf",
+    "perf_event_open", "io_uring_setup", "userfaultfd", "personality", "process_vm_readv",
+    "process_vm_writev", "memfd_create", "pidfd_open", "pidfd_send_signal",
+    # No signals at all: never to its supervisor, the worker or another run.
+    "kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo",
+)  # fmt: skip
+
+
+def _build_filter() -> Any:
+    """The seccomp filter, built once in the worker; each child only loads its copy."""
     if seccomp is None:
-        return
+        return None
     denied = seccomp.ERRNO(1)  # EPERM: the code sees a PermissionError, the run goes on
     rules = seccomp.SyscallFilter(seccomp.ALLOW)
-    for name in (
-        "fork", "vfork", "clone", "execve", "execveat", "socket", "socketpair", "connect",
-        "bind", "listen", "accept", "accept4", "ptrace", "kill", "tkill", "setsid", "setpgid",
-        "mount", "umount2", "unshare", "setns", "chroot", "pivot_root", "keyctl", "bpf",
-        "perf_event_open", "io_uring_setup", "userfaultfd", "personality", "process_vm_readv",
-        "process_vm_writev", "memfd_create", "pidfd_open", "pidfd_send_signal",
-    ):  # fmt: skip
+    for name in _DENIED_SYSCALLS:
         try:
             rules.add_rule(denied, name)
         except (RuntimeError, ValueError, OSError):
             continue  # a syscall this architecture does not have
     # glibc falls back from clone3 to clone when told clone3 does not exist.
     rules.add_rule(seccomp.ERRNO(38), "clone3")
-    # Signals only to itself: never to its supervisor, the worker or another run.
-    own = os.getpid()
-    for name in ("tgkill", "rt_tgsigqueueinfo"):
-        rules.add_rule(denied, name, seccomp.Arg(0, seccomp.NE, own))
-    for name in ("tkill", "rt_sigqueueinfo"):
-        rules.add_rule(denied, name)
-    rules.load()
+    return rules
+
+
+_FILTER = _build_filter()
+
+
+def _seccomp() -> None:
+    if _FILTER is not None:
+        _FILTER.load()
 
 
 def _student_traceback(exc: BaseException, code: str) -> tuple[int | None, str]:
