@@ -19,6 +19,13 @@ def _lesson(slug: str) -> loader.Lesson:
         raise Http404(f"No lesson {slug!r}") from None
 
 
+def _comparison(slug: str, compare: str) -> tuple[loader.Lesson, loader.Comparison]:
+    lesson = _lesson(slug)
+    if compare not in lesson.comparisons:
+        raise Http404(f"No comparison {compare!r} in {slug!r}")
+    return lesson, lesson.comparison(compare)
+
+
 def _page(
     request: HttpRequest,
     lesson: loader.Lesson,
@@ -59,15 +66,13 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 @throttle.limited("runs", cost=2)
 def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
-    lesson = _lesson(slug)
-    if compare not in lesson.comparisons:
-        raise Http404(f"No comparison {compare!r} in {slug!r}")
+    lesson, comparison = _comparison(slug, compare)
     size = request.POST.get("size", "small")
     latency = request.POST.get("latency", "0")
     if size not in runs.SIZES or latency not in {str(x) for x in runs.LATENCIES}:
         return HttpResponse("Unknown dataset size or latency.", status=400)
     outcome = runs.compare(
-        lesson.comparison(compare),
+        comparison,
         size=size,
         latency_ms=int(latency),
         seed=runner.current_dataset().seed,
@@ -82,10 +87,8 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
 @require_POST
 @throttle.limited("runs", cost=8)
 def scale_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
-    lesson = _lesson(slug)
-    if compare not in lesson.comparisons:
-        raise Http404(f"No comparison {compare!r} in {slug!r}")
-    scaled = runs.scale(lesson.comparison(compare), seed=runner.current_dataset().seed)
+    lesson, comparison = _comparison(slug, compare)
+    scaled = runs.scale(comparison, seed=runner.current_dataset().seed)
     context = {"scaled": scaled, "comparison": scaled.comparison}
     if request.htmx:
         return render(request, "lessons/lesson.html#scaled", context)
