@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -105,6 +106,18 @@ def test_a_postgresql_restart_fails_requests_clearly_and_the_node_recovers_by_it
     manage("seed_blog", "--size", "tiny", env=env)
     with node(env) as url:
         assert fetch(url + "/api/dataset")[0] == 200
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def learners_keep_going() -> None:  # the load the restart happens under
+            while not stop.is_set():
+                for path in ("/api/dataset", "/lessons/n-plus-one/", "/blog/"):
+                    statuses.append(fetch(url + path)[0])
+
+        load = [threading.Thread(target=learners_keep_going) for _ in range(4)]
+        for thread in load:
+            thread.start()
+        time.sleep(1)
         postgres.stop()
         status, body, retry_after = fetch(url + "/api/dataset")
         assert status == 503
@@ -122,3 +135,9 @@ def test_a_postgresql_restart_fails_requests_clearly_and_the_node_recovers_by_it
             assert time.monotonic() < deadline, "the node did not recover"
             time.sleep(0.2)
         assert json.loads(fetch(url + "/api/dataset")[1])["size"] == "tiny"
+        time.sleep(1)
+        stop.set()
+        for thread in load:
+            thread.join(timeout=60)
+        assert set(statuses) <= {200, 503}  # clear answers only: no 500, no hang
+        assert 503 in statuses and statuses[-1] == 200
