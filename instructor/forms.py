@@ -1,5 +1,3 @@
-from typing import Any
-
 from django import forms
 
 from blog import seed
@@ -19,6 +17,3 @@ class ResetForm(forms.Form):
             except resets.PresetError as exc:
                 raise forms.ValidationError(str(exc).capitalize() + ".") from exc
         return name
-
-    def choices(self) -> dict[str, Any]:
-        return {"presets": resets.presets()}

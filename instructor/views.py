@@ -8,9 +8,9 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from blog import seed
+from config.requests import HtmxHttpRequest
 from instructor import resets
 from instructor.forms import ResetForm
 from instructor.models import ResetJob
@@ -18,10 +18,6 @@ from sandbox import exercises
 from sandbox.models import Progress
 
 View = Callable[..., HttpResponse]
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def instructor_required(view: View) -> View:

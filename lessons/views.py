@@ -1,15 +1,11 @@
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from blog import seed
+from config.requests import HtmxHttpRequest
 from lessons import loader, runs
 from sandbox import runner, throttle
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _lesson(slug: str) -> loader.Lesson:

@@ -4,18 +4,14 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 from markdown_it import MarkdownIt
 
+from config.requests import HtmxHttpRequest
 from lessons import loader as lessons
 from sandbox import exercises, grading, progress, runner, throttle
 from sandbox.models import Snippet
 
 RETRY_AFTER_SECONDS = 2
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _status(result: runner.RunResult) -> int:

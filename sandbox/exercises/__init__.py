@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ class Exercise:
     hints: tuple[str, ...]
     ordering: str = "exact"
     probe: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def writes(self) -> bool:
@@ -63,7 +62,9 @@ def parse(path: Path) -> Exercise:
         raise ExerciseError(f"{path.name}: difficulty must be one of {', '.join(DIFFICULTIES)}")
     if data.get("ordering", "exact") not in {"exact", "any"}:
         raise ExerciseError(f"{path.name}: ordering must be 'exact' or 'any'")
-    known = {*REQUIRED, "ordering", "probe"}
+    unknown = set(data) - {*REQUIRED, "ordering", "probe"}
+    if unknown:
+        raise ExerciseError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}")
     return Exercise(
         slug=path.stem,
         title=data["title"],
@@ -77,7 +78,6 @@ def parse(path: Path) -> Exercise:
         hints=tuple(data["hints"]),
         ordering=data.get("ordering", "exact"),
         probe=(data["probe"].strip() + "\n") if data.get("probe") else None,
-        extra={k: v for k, v in data.items() if k not in known},
     )
 
 

@@ -22,6 +22,12 @@ def folded(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @register.filter
+def not_shown(queries: list[dict[str, Any]]) -> int:
+    """How many folded entries ``folded`` leaves out."""
+    return max(0, len(analysis.fold(queries)) - MAX_SHOWN)
+
+
+@register.filter
 def sql_html(sql: str) -> SafeString:
     pretty = sqlparse.format(sql, reindent=True, keyword_case="upper", wrap_after=100)
     return SafeString(highlight(pretty, SqlLexer(), HtmlFormatter(cssclass="highlight sql")))

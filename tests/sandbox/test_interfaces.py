@@ -138,3 +138,11 @@ def test_without_javascript_a_lesson_comparison_runs_and_renders_the_whole_page(
     assert "<html" in response.text
     assert response.text.count('<section class="panel') == 2
     assert "→" in response.text
+
+
+@pytest.mark.slow
+def test_a_long_statement_list_says_how_much_it_leaves_out(tiny: Dataset, client: Client) -> None:
+    code = "for i in range(250):\n    Article.objects.filter(pk=i).exists()\n"
+    page = client.post("/playground/run", {"code": code}).text
+    assert page.count('<span class="line">line 2</span>') == 200
+    assert "… and 50 more, not shown." in page
