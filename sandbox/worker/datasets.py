@@ -95,6 +95,11 @@ def get(size: str, seed_value: int) -> Dataset:
     return dataset
 
 
+def cached(size: str, seed_value: int) -> Dataset | None:
+    """The (size, seed) dataset if it is in memory now; never builds it."""
+    return _cache.get((size, seed_value))
+
+
 def on_postgresql() -> bool:
     return bool(connections["default"].vendor == "postgresql")
 

@@ -13,8 +13,10 @@ import contextlib
 import ctypes
 import io
 import json
+import math
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -37,6 +39,7 @@ except (ImportError, OSError):  # no libseccomp: rlimits and bubblewrap still ap
     seccomp = None
 
 MAX_QUERIES_REPORTED = 2_000
+RECEIVED = b"\x06"  # the first byte on the result pipe: the child has its request
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -102,21 +105,22 @@ def _vm_bytes() -> int:
         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def confine(*, cpu_seconds: int, memory_mb: int, result_fd: int) -> None:
-    """Drop every privilege the code does not need; called once, before it runs."""
+def lock_down(*, result_fd: int) -> None:
+    """Drop every privilege no run needs: no environment, files, processes or new sockets."""
     os.environ.clear()
-    # Die with the supervisor: a child must never outlive its wall-clock limit.
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:
-        os._exit(70)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    headroom = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + headroom,) * 2)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(16, result_fd + 4),) * 2)
     _seccomp()
+
+
+def limit(*, cpu_seconds: int, memory_mb: int) -> None:
+    """The run's own limits, set when its request arrives: CPU time and memory from now on."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = math.ceil(usage.ru_utime + usage.ru_stime)  # the warm-up's is not the code's
+    resource.setrlimit(resource.RLIMIT_CPU, (used + cpu_seconds, used + cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + memory_mb * 1024 * 1024,) * 2)
 
 
 _DENIED_SYSCALLS = (
@@ -272,21 +276,90 @@ def _probe(code: str) -> str:
     return captured.getvalue()
 
 
-def child_main(request: dict[str, Any], result_fd: int, dataset: datasets.Dataset) -> NoReturn:
-    """Entry point of a forked child: fds 1 and 2 are already the output pipe."""
+# Trusted code a spare child runs before its request arrives. Forking shares the
+# worker's memory copy-on-write, and CPython writes to every object it touches
+# (reference counts), so the first pass through the ORM, the capture and the
+# JSON encoder copies pages and faults in code; the warm-up pays for that before
+# the clock starts, as a long-lived process would have. The steps walk the paths
+# lesson code takes most: rows and their related objects one by one (N+1),
+# select_related and prefetch_related, annotations, values, counts. They print
+# nothing, their queries are not reported, and a step is never started once the
+# request is there.
+WARM_UP = (
+    'for article in Article.objects.order_by("id")[:20]:\n    article.author.username, article.category.name\n',
+    'articles = Article.objects.select_related("author").prefetch_related("tags", "comments")\n'
+    "for article in articles[:10]:\n    [tag.name for tag in article.tags.all()], len(article.comments.all())\n",
+    'list(Author.objects.annotate(n=Count("articles")).values("username", "n")[:10])\n',
+    'Article.objects.filter(status="published").only("title").exists(), Comment.objects.count()\n',
+)
+
+
+def _waiting(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def warm_up(dataset: datasets.Dataset, request_fd: int) -> None:
+    """Run the ``WARM_UP`` steps as requests run, until the request arrives (SQLite only)."""
+    if dataset.connection is None:  # PostgreSQL: not connected before the request
+        return
+    for step in WARM_UP:
+        if _waiting(request_fd):
+            break
+        result = run_code({"code": step}, dataset)
+        if result["error"] is not None:  # a broken warm-up is a bug in the worker, not the run's
+            raise RuntimeError(f"the warm-up failed: {result['error']['message']}")
+        json.dumps(result, default=str)
+    datasets.last_denied.clear()
+
+
+def _read_request(request_fd: int) -> dict[str, Any]:
+    """Block until the supervisor sends the request (all of it, then end of file)."""
+    data = bytearray()
+    while chunk := os.read(request_fd, 1 << 16):
+        data += chunk
+    if not data:  # the supervisor discarded this child unused
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, request_fd)
+    os.close(null)
+    request: dict[str, Any] = json.loads(data)
+    return request
+
+
+def child_main(dataset: datasets.Dataset, *, request_fd: int, result_fd: int, warm: bool) -> NoReturn:
+    """Entry point of a forked child: fds 1 and 2 are already the output pipe.
+
+    On SQLite it locks itself down at once and, if ``warm``, warms up; then it
+    waits for its one request on ``request_fd``, sets the run's limits and runs
+    it. On PostgreSQL it opens its connection after the request, before the
+    lock-down forbids sockets.
+    """
     try:
+        # Die with the supervisor: a child must never outlive its wall-clock limit.
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:
+            os._exit(70)
         sys.stdout = sys.stderr = io.TextIOWrapper(
             io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace"
         )
         datasets.activate(dataset)
+        failed: Exception | None = None
+        if dataset.connection is not None:
+            lock_down(result_fd=result_fd)
+            try:
+                if warm:
+                    warm_up(dataset, request_fd)
+            except Exception as exc:  # reported to the run it would have served
+                failed = exc
+        request = _read_request(request_fd)
+        os.write(result_fd, RECEIVED)
+        if failed is not None:
+            raise failed
         if dataset.connection is None:
             # PostgreSQL: the one connection this run gets, opened before seccomp forbids sockets.
             connections["default"].ensure_connection()
-        confine(
-            cpu_seconds=int(request.get("cpu_seconds", 5)),
-            memory_mb=int(request.get("memory_mb", 512)),
-            result_fd=result_fd,
-        )
+            lock_down(result_fd=result_fd)
+        limit(cpu_seconds=int(request.get("cpu_seconds", 5)), memory_mb=int(request.get("memory_mb", 512)))
         result = run_code(request, dataset)
     except BaseException as exc:  # the harness itself failed: say so, do not hide it
         result = {"error": _error("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")}
@@ -295,4 +368,9 @@ def child_main(request: dict[str, Any], result_fd: int, dataset: datasets.Datase
     while view:
         written = os.write(result_fd, view)
         view = view[written:]
+    # Close the pipes before exiting: the supervisor answers at their end of file,
+    # not after the kernel has torn this process's memory down.
+    for fd in (result_fd, 1, 2):
+        with contextlib.suppress(OSError):
+            os.close(fd)
     os._exit(0)

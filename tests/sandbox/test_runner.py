@@ -357,3 +357,82 @@ def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
     while worker.request({"op": "ping"}, timeout=2)["children"]:
         assert time.monotonic() - hung_up < 3, "the run outlived its client"
         time.sleep(0.05)
+
+
+# --- spares: supervisors forked before their run ---------------------------------------------
+
+
+def _children_of(pid: int) -> list[int]:
+    """Every process whose parent is ``pid`` (seen from outside the worker's PID namespace)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it exited while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _worker_main(root: int) -> int:
+    """The worker's main process: the first process under ``root`` running sandbox.worker."""
+    queue = [root]
+    while queue:
+        pid = queue.pop(0)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if argv[1:3] == [b"-m", b"sandbox.worker"]:  # not bwrap, whose arguments name it too
+            return pid
+        queue += _children_of(pid)
+    raise AssertionError("no worker process under the Popen")
+
+
+def _wait_for_spares(worker: runner.Worker, at_least: int) -> None:
+    deadline = time.monotonic() + 15
+    while worker.request({"op": "ping"}, timeout=2)["spares"] < at_least:
+        assert time.monotonic() < deadline, "no spare supervisor was forked"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() -> None:
+    assert run("print('warm')").ok
+    worker = runner.worker()
+    assert worker.process is not None
+    _wait_for_spares(worker, 2)
+    main = _worker_main(worker.process.pid)
+    deadline = time.monotonic() + 10
+    while True:  # each spare forks its child at once; other datasets' spares may be there too
+        spares = _children_of(main)
+        waiting_children = [child for spare in spares for child in _children_of(spare)]
+        if len(spares) >= 2 and len(waiting_children) == len(spares):
+            break
+        assert time.monotonic() < deadline, (spares, waiting_children)
+        time.sleep(0.05)
+
+    # Its child killed while it waits: the spare forks another when the run arrives.
+    for pid in waiting_children:
+        os.kill(pid, signal.SIGKILL)
+    first = run("print(Article.objects.count())")
+    assert (first.error, first.stdout) == (None, "20\n")
+
+    # The spares themselves killed (and reaped): the main process hands the run to a new one.
+    _wait_for_spares(worker, 2)
+    killed = _children_of(main)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in killed):
+        assert time.monotonic() < deadline, "the main process never reaped its dead spares"
+        time.sleep(0.01)
+    second = run("print(Comment.objects.count())")
+    assert (second.error, second.stdout) == (None, "60\n")
+    _wait_for_spares(worker, 2)  # and the pool fills up again
+
+
+def test_a_spares_warm_up_is_not_counted_in_the_runs_queries_or_output() -> None:
+    assert run("pass").ok
+    _wait_for_spares(runner.worker(), 1)
+    result = run("print(Tag.objects.count())")
+    assert (result.stdout, result.query_count) == ("8\n", 1)
+    assert [q["line"] for q in result.queries] == [1]

@@ -528,7 +528,7 @@ INTROSPECTION = [
         gen = walk()
         print(next(gen)[:6])
         """,
-        Completes("['walk', '<module>', 'run_code', 'child_main', 'run_child', 'supervise']\n"),
+        Completes("['walk', '<module>', 'run_code', 'child_main', 'fork_child', 'supervisor_main']\n"),
     ),
     case(
         "exception-traceback-frame-locals",
