@@ -51,7 +51,7 @@ serve: $(SYNCED)
 	@$(PROD) manage.py db_worker --queue-name '*' --interval 0.5 & tasks=$$!; \
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	DJANGO_ENV=production $(VENV)/bin/gunicorn config.wsgi --bind $${BIND:-127.0.0.1:$(PORT)} \
-	  --workers $(WORKERS) --threads 4 --timeout 120 --access-logfile -
+	  --workers $(WORKERS) --threads 4 --timeout 120 --keep-alive 5 --access-logfile -
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

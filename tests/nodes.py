@@ -59,7 +59,7 @@ def node(env: dict[str, str], *, workers: int = 2) -> Iterator[str]:
     """A gunicorn node on a free loopback port; yields its base URL once /healthz answers."""
     port = free_port()
     command = [str(GUNICORN), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
-    with background([*command, "--threads", "4", "--timeout", "120"], env) as process:
+    with background([*command, "--threads", "4", "--timeout", "120", "--keep-alive", "5"], env) as process:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:

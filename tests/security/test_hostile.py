@@ -16,11 +16,13 @@ boundary: bubblewrap, rlimits, seccomp and the SQLite authorizer.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import select
 import socket
 import subprocess
 import textwrap
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -770,6 +772,49 @@ def test_a_run_cannot_read_another_runs_code_from_the_workers_memory() -> None:
     assert "found 0" in spy.stdout or (spy.error is not None and spy.error.kind in {"exception", "forbidden"})
 
 
+def _wait_for_spares(worker: runner.Worker) -> None:
+    deadline = time.monotonic() + 15
+    while worker.request({"op": "ping"}, timeout=2)["spares"] < 2:
+        assert time.monotonic() < deadline, "the worker forked no spares"
+        time.sleep(0.05)
+
+
+def test_a_run_inherits_no_earlier_runs_code_from_the_spare_it_runs_in(own_worker: runner.Worker) -> None:
+    marker = f"QLMARK-{uuid.uuid4().hex}"
+    first = run(f"print({marker!r})")
+    assert first.stdout == f"{marker}\n"
+    # Spares are used oldest first: after one more run, the next one runs in a spare
+    # forked after the marker's run was handed over.
+    _wait_for_spares(own_worker)
+    assert run("print('filler')").stdout == "filler\n"
+    _wait_for_spares(own_worker)
+    fingerprint = hashlib.sha256(marker.encode()).hexdigest()
+    spy = run(
+        REAL
+        + textwrap.dedent(
+            f"""\
+            import re
+            hashlib = real_import("hashlib")
+            pattern = re.compile(rb"QLMARK-[0-9a-f]{{32}}")
+            seen = set()
+            with real_builtins.open("/proc/self/maps") as maps:
+                regions = [line.split() for line in maps if line.split()[1].startswith("r")]
+            with real_builtins.open("/proc/self/mem", "rb", buffering=0) as mem:
+                for fields in regions:
+                    start, end = (int(bound, 16) for bound in fields[0].split("-"))
+                    mem.seek(start)
+                    try:
+                        seen.update(pattern.findall(mem.read(end - start)))
+                    except OSError:
+                        continue
+            print(len(seen), {fingerprint!r} in {{hashlib.sha256(m).hexdigest() for m in seen}})
+            """
+        )
+    )
+    assert spy.error is None, spy.error
+    assert spy.stdout.endswith(" False\n"), spy.stdout
+
+
 @pytest.mark.usefixtures("fresh_worker_afterwards")
 def test_a_run_cannot_kill_the_worker_with_tgkill(
     baseline_digest: str, worker_process: subprocess.Popen[bytes]
@@ -808,8 +853,17 @@ def test_a_run_cannot_outlive_its_wall_clock_limit_by_killing_its_supervisor() -
         FIND_WORKER
         + textwrap.dedent(
             """\
-            known = {1, worker, os.getppid(), os.getpid()}
-            print(sorted(int(pid) for pid in os.listdir("/proc") if pid.isdigit() and int(pid) not in known))
+            def parent(pid):
+                try:
+                    with real_builtins.open(f"/proc/{pid}/status") as status:
+                        return int([line.split()[1] for line in status if line.startswith("PPid:")][0])
+                except OSError:
+                    return None  # it exited while we looked
+            pids = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+            # The worker's spare supervisors and their waiting children belong; nothing else may be there.
+            spares = {pid for pid in pids if parent(pid) == worker}
+            known = {1, worker, os.getppid(), os.getpid()} | spares
+            print(sorted(pid for pid in pids if pid not in known and parent(pid) not in spares))
             """
         )
     )
