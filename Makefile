@@ -33,8 +33,9 @@ setup: $(SYNCED)
 	@$(PY) manage.py seed_blog --if-empty
 
 # The task worker runs instructors' resets outside any request; it stops with the server.
+TASKS := manage.py db_worker --queue-name '*' --interval 0.5
 run: setup
-	@$(PY) manage.py db_worker --queue-name '*' --interval 0.5 & tasks=$$!; \
+	@$(PY) $(TASKS) & tasks=$$!; \
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
@@ -48,7 +49,7 @@ serve: $(SYNCED)
 	@$(PROD) manage.py migrate --noinput -v 0
 	@$(PROD) manage.py collectstatic --noinput -v 0
 	@$(PROD) manage.py seed_blog --if-empty
-	@$(PROD) manage.py db_worker --queue-name '*' --interval 0.5 & tasks=$$!; \
+	@$(PROD) $(TASKS) & tasks=$$!; \
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	DJANGO_ENV=production $(VENV)/bin/gunicorn config.wsgi --bind $${BIND:-127.0.0.1:$(PORT)} \
 	  --workers $(WORKERS) --threads 4 --timeout 120 --keep-alive 5 --access-logfile -

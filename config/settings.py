@@ -89,6 +89,8 @@ if DEBUG_TOOLBAR:
         # https://django-debug-toolbar.readthedocs.io/en/latest/configuration.html#update-on-fetch
         "UPDATE_ON_FETCH": True,
         "ROOT_TAG_EXTRA_ATTRS": "hx-preserve",
+        # Folded to its handle until opened: open, it covers the lesson's query panels.
+        "SHOW_COLLAPSED": True,
     }
 
 ROOT_URLCONF = "config.urls"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,10 +127,9 @@ def run(job_id: int) -> ResetJob:
     job = ResetJob.objects.get(pk=job_id)
     job.status, job.started_at = ResetJob.Status.RUNNING, timezone.now()
     job.save(update_fields=["status", "started_at"])
-    started = time.monotonic()
 
     def report(stage: str, rows: int) -> None:
-        _write_progress(job_id, stage=stage, rows=rows, elapsed=round(time.monotonic() - started, 1))
+        _write_progress(job_id, stage=stage, rows=rows)
 
     try:
         if job.preset:

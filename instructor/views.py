@@ -64,7 +64,11 @@ def class_summary() -> list[dict[str, Any]]:
 
 def _dashboard(request: HttpRequest, form: ResetForm | None = None, error: str = "") -> HttpResponse:
     live = seed.live_dataset()
-    previous = ResetJob.objects.filter(status=ResetJob.Status.SUCCEEDED, previous__isnull=False).first()
+    previous = (
+        ResetJob.objects.select_related("previous")
+        .filter(status=ResetJob.Status.SUCCEEDED, previous__isnull=False)
+        .first()
+    )
     active = ResetJob.objects.filter(active=True).first()
     return render(
         request,

@@ -34,7 +34,6 @@ class Chart:
     left: int = LEFT
     bottom: int = HEIGHT - BOTTOM
     right: int = WIDTH - RIGHT
-    top: int = TOP
 
 
 def _nice_step(maximum: float) -> float:
@@ -50,20 +49,18 @@ def line_chart(title: str, y_label: str, rows: list[int], series: list[Series]) 
     def x(r: int) -> float:
         return LEFT + (math.log10(r) - lo) / ((hi - lo) or 1) * (WIDTH - LEFT - RIGHT)
 
-    step = _nice_step(max((v for s in series for v in s.values), default=1))
-    top_value = step * math.ceil(max((v for s in series for v in s.values), default=1) / step) or step
+    peak = max((v for s in series for v in s.values), default=1)
+    step = _nice_step(peak)
+    top_value = step * math.ceil(peak / step) or step
 
     def y(v: float) -> float:
         return HEIGHT - BOTTOM - v / top_value * (HEIGHT - TOP - BOTTOM)
 
     y_ticks = tuple(Tick(y(step * i), f"{step * i:g}") for i in range(int(round(top_value / step)) + 1))
     x_ticks = tuple(Tick(x(r), f"{r:,}") for r in rows)
-    lines = tuple(
-        (
-            s,
-            " ".join(f"{x(r):.1f},{y(v):.1f}" for r, v in zip(rows, s.values, strict=True)),
-            tuple((round(x(r), 1), round(y(v), 1)) for r, v in zip(rows, s.values, strict=True)),
-        )
-        for s in series
-    )
-    return Chart(title, y_label, x_ticks, y_ticks, lines)
+
+    def line(s: Series) -> tuple[Series, str, tuple[tuple[float, float], ...]]:
+        dots = tuple((round(x(r), 1), round(y(v), 1)) for r, v in zip(rows, s.values, strict=True))
+        return s, " ".join(f"{px:.1f},{py:.1f}" for px, py in dots), dots
+
+    return Chart(title, y_label, x_ticks, y_ticks, tuple(line(s) for s in series))

@@ -82,14 +82,12 @@ class Block:
     label: str | None = None
 
     @property
-    def uses_n(self) -> bool:
-        return self.queries is not None and "N" in self.queries
-
-    @property
     def title(self) -> str:
         return (self.label or self.variant).replace("-", " ")
 
+    @functools.cached_property
     def highlighted(self) -> SafeString:
+        """The block's code as highlighted HTML, made once (lessons never change while served)."""
         return highlight_code(self.code)
 
     def to_json(self) -> dict[str, Any]:
@@ -290,11 +288,15 @@ def all_lessons() -> tuple[Lesson, ...]:
     return tuple(load())
 
 
+def find(slug: str) -> Lesson | None:
+    return next((lesson for lesson in all_lessons() if lesson.slug == slug), None)
+
+
 def get(slug: str) -> Lesson:
-    for lesson in all_lessons():
-        if lesson.slug == slug:
-            return lesson
-    raise KeyError(slug)
+    lesson = find(slug)
+    if lesson is None:
+        raise KeyError(slug)
+    return lesson
 
 
 def neighbours(lesson: Lesson) -> tuple[Lesson | None, Lesson | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -137,21 +137,35 @@ def _reverse_fk_relation(fk: models.Field[Any, Any]) -> _Relation:
     return _Relation(fk.related_model, _reverse_accessor(fk), True, fk.model, fk.name)  # type: ignore[arg-type]
 
 
+def _m2m_served_by(through: type[models.Model]) -> tuple[type[models.Model], Any] | None:
+    """The model and the ManyToManyField whose link table is ``through``."""
+    for model in _tables().values():
+        for field in model._meta.local_many_to_many:
+            if field.remote_field.through is through:
+                return model, field
+    return None
+
+
 def _m2m_by_through(through: type[models.Model], column: str) -> _Relation | None:
     """The M2M that ``through`` serves, seen from the side whose column is ``column``."""
     fk = _fk_by_column(through, column)
-    if fk is None:
+    served = _m2m_served_by(through)
+    if fk is None or served is None:
         return None
-    for model in _tables().values():
-        for field in model._meta.local_many_to_many:
-            if field.remote_field.through is not through:
-                continue
-            if fk.related_model is model:  # article.tags
-                return _Relation(model, field.name, True, field.related_model, field.related_query_name())
-            # the reverse side: tag.articles
-            accessor = field.remote_field.get_accessor_name() or ""
-            return _Relation(fk.related_model, accessor, True, model, field.name)  # type: ignore[arg-type]
-    return None
+    model, field = served
+    if fk.related_model is model:  # article.tags
+        return _Relation(model, field.name, True, field.related_model, field.related_query_name())
+    # the reverse side: tag.articles
+    return _Relation(fk.related_model, _reverse_accessor(field), True, model, field.name)  # type: ignore[arg-type]
+
+
+def _earlier_selects(queries: Sequence[dict[str, Any]], group: Group) -> Iterator[dict[str, Any]]:
+    """The SELECTs before ``group``'s first statement, nearest first, except its own shape."""
+    for query in reversed(queries[: group.indexes[0]]):
+        sql = query["sql"]
+        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT" or shape(sql) == group.shape:
+            continue
+        yield query
 
 
 def _driving(
@@ -166,12 +180,8 @@ def _driving(
     control.
     """
     tables = _tables()
-    for query in reversed(queries[: group.indexes[0]]):
+    for query in _earlier_selects(queries, group):
         sql = query["sql"]
-        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT":
-            continue
-        if shape(sql) == group.shape:
-            continue
         table = _FROM.search(sql)
         source = tables.get(table.group(1)) if table else None
         fk = _fk_to(source, model) if source else None
@@ -206,15 +216,13 @@ def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
     if head == "INSERT":
         table = _INSERT_INTO.match(sql)
         inserted = tables.get(table.group(1)) if table else None
-        if inserted is not None and inserted._meta.auto_created:  # an M2M link: add() in a loop
-            for model in tables.values():
-                for field in model._meta.local_many_to_many:
-                    if field.remote_field.through is inserted:
-                        return (
-                            f"{_name(model)}.{field.name}.add() in a loop",
-                            f"build the links first, then {model.__name__}.{field.name}.through"
-                            ".objects.bulk_create() them",
-                        )
+        served = _m2m_served_by(inserted) if inserted is not None and inserted._meta.auto_created else None
+        if served is not None:  # an M2M link: add() in a loop
+            model, field = served
+            return (
+                f"{_name(model)}.{field.name}.add() in a loop",
+                f"build the links first, then {model.__name__}.{field.name}.through.objects.bulk_create() them",
+            )
         name = inserted.__name__ if inserted is not None else "Model"
         return (
             f"{name}.objects.create() in a loop",
@@ -296,10 +304,8 @@ def _deferred_by(
     the query that left the field out tells the two apart.
     """
     table = model._meta.db_table
-    for query in reversed(queries[: group.indexes[0]]):
+    for query in _earlier_selects(queries, group):
         sql = query["sql"]
-        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT" or shape(sql) == group.shape:
-            continue
         source = _FROM.search(sql)
         select = _SELECT_LIST.search(sql)
         if source is None or select is None or source.group(1) != table:

@@ -30,9 +30,6 @@ DEFAULT_DATASET = ("default", 1)
 WALL_SECONDS = 8.0
 CPU_SECONDS = 5
 MEMORY_MB = 512
-ERROR_KINDS = (
-    "syntax", "exception", "timeout", "memory", "output_limit", "forbidden", "busy", "internal",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)

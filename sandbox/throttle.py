@@ -65,13 +65,13 @@ def too_many(request: HttpRequest, seconds: int) -> HttpResponse:
     return response
 
 
-def limited(scope: str, *, cost: int = 1, methods: tuple[str, ...] = ("POST",)) -> Callable[[View], View]:
-    """Refuse a client over its ``scope`` limit with 429 and Retry-After."""
+def limited(scope: str, *, cost: int = 1) -> Callable[[View], View]:
+    """Refuse a client over its ``scope`` limit with 429 and Retry-After (POST requests count)."""
 
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method in methods:
+            if request.method == "POST":
                 seconds = retry_after(request, scope, cost)
                 if seconds is not None:
                     return too_many(request, seconds)

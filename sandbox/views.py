@@ -14,14 +14,13 @@ from sandbox.models import Snippet
 RETRY_AFTER_SECONDS = 2
 
 
-def _status(result: runner.RunResult) -> int:
-    return 429 if result.error and result.error.kind == "busy" else 200
-
-
-def _busy_headers(response: HttpResponse) -> HttpResponse:
-    if response.status_code == 429:
+def _run_json(data: dict[str, Any], result: runner.RunResult) -> JsonResponse:
+    """A run's JSON; a busy sandbox answers 429 with Retry-After."""
+    if result.error and result.error.kind == "busy":
+        response = JsonResponse(data, status=429)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+        return response
+    return JsonResponse(data)
 
 
 def _json_code(request: HttpRequest) -> dict[str, Any] | JsonResponse:
@@ -55,7 +54,7 @@ def api_run(request: HttpRequest) -> HttpResponse:
     except (TypeError, ValueError):
         return JsonResponse({"error": "repeat and latency_ms must be numbers."}, status=400)
     result = runner.run(payload["code"], repeat=repeat, latency_ms=latency)
-    return _busy_headers(JsonResponse(result.to_json(), status=_status(result)))
+    return _run_json(result.to_json(), result)
 
 
 @require_GET
@@ -72,7 +71,7 @@ def api_grade(request: HttpRequest, slug: str) -> HttpResponse:
         return payload
     result = grading.grade(exercise, payload["code"])
     progress.record(request, exercise, result)
-    return _busy_headers(JsonResponse(result.to_json(), status=_status(result.result)))
+    return _run_json(result.to_json(), result.result)
 
 
 @require_GET
@@ -91,7 +90,7 @@ def _exercise_page(request: HttpRequest, exercise: exercises.Exercise, **extra: 
         "prompt": MarkdownIt("commonmark").render(exercise.prompt),
         "code": exercise.starter,
         "record": progress.for_session(request).get(exercise.slug),
-        "lesson": next((x for x in lessons.all_lessons() if x.slug == exercise.lesson), None),
+        "lesson": lessons.find(exercise.lesson),
         **extra,
     }
     return render(request, "sandbox/exercise.html", context)
@@ -109,10 +108,8 @@ def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     code = request.POST.get("code", "")
     result = runner.run(code)
     if request.htmx:
-        response = render(request, "sandbox/exercise.html#outcome", {"result": result, "exercise": exercise})
-    else:
-        response = _exercise_page(request, exercise, code=code, result=result)
-    return _busy_headers(response)
+        return render(request, "sandbox/exercise.html#outcome", {"result": result, "exercise": exercise})
+    return _exercise_page(request, exercise, code=code, result=result)
 
 
 @require_POST
@@ -124,10 +121,8 @@ def exercise_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     progress.record(request, exercise, grade)
     context = {"grade": grade, "result": grade.result}
     if request.htmx:
-        response = render(request, "sandbox/exercise.html#outcome", {**context, "exercise": exercise})
-    else:
-        response = _exercise_page(request, exercise, code=code, **context)
-    return _busy_headers(response)
+        return render(request, "sandbox/exercise.html#outcome", {**context, "exercise": exercise})
+    return _exercise_page(request, exercise, code=code, **context)
 
 
 @require_GET
@@ -163,7 +158,7 @@ def playground_run(request: HtmxHttpRequest) -> HttpResponse:
         snippet = Snippet.objects.create(code=code, result=result.to_json())
         return redirect("sandbox:snippet", snippet.pk)
     template = "sandbox/playground.html#outcome" if request.htmx else "sandbox/playground.html"
-    return _busy_headers(render(request, template, {"code": code, "result": result}))
+    return render(request, template, {"code": code, "result": result})
 
 
 @require_GET

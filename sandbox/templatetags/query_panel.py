@@ -16,15 +16,11 @@ MAX_SHOWN = 200
 
 
 @register.filter
-def folded(queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive identical statements as one entry with ``times``; the first MAX_SHOWN."""
-    return analysis.fold(queries)[:MAX_SHOWN]
-
-
-@register.filter
-def not_shown(queries: list[dict[str, Any]]) -> int:
-    """How many folded entries ``folded`` leaves out."""
-    return max(0, len(analysis.fold(queries)) - MAX_SHOWN)
+def folded(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Consecutive identical statements as one entry with ``times``: the first MAX_SHOWN
+    (``shown``) and how many entries that leaves out (``hidden``)."""
+    entries = analysis.fold(queries)
+    return {"shown": entries[:MAX_SHOWN], "hidden": max(0, len(entries) - MAX_SHOWN)}
 
 
 @register.filter

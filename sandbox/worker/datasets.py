@@ -18,7 +18,7 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from blog import seed
-from blog.models import Article, Author, Category, Comment, Tag
+from sandbox import pg
 
 MAX_CACHED = 4
 
@@ -110,19 +110,13 @@ def _attach(size: str, seed_value: int) -> Dataset:
     The connection is closed again at once: no database connection may be
     inherited by a forked child, each run opens its own.
     """
-    schema = f"qlds_{size}_{int(seed_value)}"
-    connection = connections["default"]
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [schema]
-            )
-            row = cursor.fetchone()
+        digest = pg.dataset_digest(size, seed_value)
     finally:
-        connection.close()
-    if not row or not row[0]:
+        connections["default"].close()
+    if digest is None:
         raise LookupError(f"the dataset {size}/{seed_value} has not been prepared on PostgreSQL")
-    return Dataset(size, seed_value, row[0], None, 0.0, schema=schema)
+    return Dataset(size, seed_value, digest, None, 0.0, schema=pg.schema_name(size, seed_value))
 
 
 def _build(size: str, seed_value: int) -> Dataset:
@@ -131,7 +125,7 @@ def _build(size: str, seed_value: int) -> Dataset:
     connections.settings[alias] = {**connections.settings["default"], "NAME": ":memory:"}
     connection = connections[alias]
     with connection.schema_editor() as editor:
-        for model in (Author, Category, Tag, Article, Comment):
+        for model in pg.MODELS:
             editor.create_model(model)
     rows = seed.generate(size, seed_value)
     with transaction.atomic(using=alias):

@@ -170,30 +170,30 @@ def _student_traceback(exc: BaseException, code: str) -> tuple[int | None, str]:
     return (frames[-1].lineno if frames else None), "\n".join(out)
 
 
-def _error(kind: str, message: str, line: int | None = None, tb: str | None = None) -> dict[str, Any]:
+def error_json(kind: str, message: str, line: int | None = None, tb: str | None = None) -> dict[str, Any]:
     return {"kind": kind, "message": message, "line": line, "traceback": tb}
 
 
 def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
     line, tb = _student_traceback(exc, code)
     if isinstance(exc, MemoryError):
-        return _error("memory", f"Your code ran out of memory (the limit is {memory_mb} MB).", line, tb)
+        return error_json("memory", f"Your code ran out of memory (the limit is {memory_mb} MB).", line, tb)
     if isinstance(exc, DatabaseError) and "authoriz" in str(exc) and datasets.last_denied:
         what = datasets.last_denied[-1]
-        return _error("forbidden", f"{what} is not allowed in the sandbox.", line, tb)
+        return error_json("forbidden", f"{what} is not allowed in the sandbox.", line, tb)
     cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else ""
     if cause == "InsufficientPrivilege":
         first = str(exc).splitlines()[0] if str(exc) else "permission denied"
-        return _error("forbidden", f"Not allowed in the sandbox: {first}.", line, tb)
+        return error_json("forbidden", f"Not allowed in the sandbox: {first}.", line, tb)
     if cause == "QueryCanceled":
-        return _error(
+        return error_json(
             "timeout",
             "A statement ran longer than the sandbox's statement timeout and was cancelled.",
             line,
             tb,
         )
     if isinstance(exc, SystemExit):
-        return _error(
+        return error_json(
             "exception",
             "SystemExit: code cannot end the sandbox process; the run stopped here.",
             line,
@@ -202,7 +202,7 @@ def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
     message = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, PermissionError):
         message += " (the sandbox does not allow this operation)"
-    return _error("exception", message, line, tb)
+    return error_json("exception", message, line, tb)
 
 
 def compile_code(code: str) -> CodeType | dict[str, Any]:
@@ -210,12 +210,12 @@ def compile_code(code: str) -> CodeType | dict[str, Any]:
     try:
         tree = ast.parse(code, STUDENT_FILENAME)
     except SyntaxError as exc:
-        return _error("syntax", f"SyntaxError: {exc.msg}", exc.lineno)
+        return error_json("syntax", f"SyntaxError: {exc.msg}", exc.lineno)
     except ValueError as exc:  # e.g. source with NUL bytes
-        return _error("syntax", f"SyntaxError: {exc}", None)
+        return error_json("syntax", f"SyntaxError: {exc}", None)
     refusal = guard.check(tree)
     if refusal is not None:
-        return _error("forbidden", refusal.message, refusal.line)
+        return error_json("forbidden", refusal.message, refusal.line)
     return compile(tree, STUDENT_FILENAME, "exec")
 
 
@@ -369,7 +369,7 @@ def child_main(dataset: datasets.Dataset, *, request_fd: int, result_fd: int, wa
         limit(cpu_seconds=int(request.get("cpu_seconds", 5)), memory_mb=int(request.get("memory_mb", 512)))
         result = run_code(request, dataset)
     except BaseException as exc:  # the harness itself failed: say so, do not hide it
-        result = {"error": _error("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")}
+        result = {"error": error_json("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")}
     data = json.dumps(result, default=str).encode()
     view = memoryview(data)
     while view:

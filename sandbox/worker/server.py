@@ -195,21 +195,19 @@ def reap_children() -> None:
             os.waitpid(_exiting.pop(), 0)
 
 
-def _error(kind: str, message: str, line: int | None = None) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "line": line, "traceback": None}
-
-
 def _judge(outcome: Outcome, request: dict[str, Any]) -> dict[str, Any]:
     """Turn what the supervisor saw into an error, or None; the child's word comes last."""
     if outcome.abandoned:
-        return _error("internal", "The client went away; the run was stopped.")
+        return execute.error_json("internal", "The client went away; the run was stopped.")
     if not outcome.received and not outcome.timed_out:
-        return _error("internal", "The sandbox could not start a process for the run; run it again.")
+        return execute.error_json(
+            "internal", "The sandbox could not start a process for the run; run it again."
+        )
     if outcome.timed_out:
         seconds = request.get("wall_seconds", WALL_SECONDS)
-        return _error("timeout", f"Your code ran for more than {seconds:g} s and was stopped.")
+        return execute.error_json("timeout", f"Your code ran for more than {seconds:g} s and was stopped.")
     if outcome.flooded:
-        return _error(
+        return execute.error_json(
             "output_limit",
             f"Your code printed more than {STDOUT_LIMIT // 1024} KiB; the run was stopped there.",
         )
@@ -217,16 +215,20 @@ def _judge(outcome: Outcome, request: dict[str, Any]) -> dict[str, Any]:
         sig = os.WTERMSIG(outcome.status)
         if sig == signal.SIGXCPU:
             cpu = request.get("cpu_seconds", 5)
-            return _error("timeout", f"Your code used more than {cpu} s of CPU time and was stopped.")
+            return execute.error_json(
+                "timeout", f"Your code used more than {cpu} s of CPU time and was stopped."
+            )
         if sig == signal.SIGXFSZ:
-            return _error("forbidden", "Writing files is not allowed in the sandbox.")
+            return execute.error_json("forbidden", "Writing files is not allowed in the sandbox.")
         if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
             name = signal.Signals(sig).name
-            return _error("exception", f"Your code crashed the Python process ({name}).")
-        return _error("exception", f"The process running your code was killed ({signal.Signals(sig).name}).")
+            return execute.error_json("exception", f"Your code crashed the Python process ({name}).")
+        return execute.error_json(
+            "exception", f"The process running your code was killed ({signal.Signals(sig).name})."
+        )
     if outcome.result is None:
         code = os.WEXITSTATUS(outcome.status) if os.WIFEXITED(outcome.status) else -1
-        return _error(
+        return execute.error_json(
             "exception",
             f"Your code ended the process before it finished (exit status {code}); "
             "nothing it printed after that point is reported.",
@@ -337,9 +339,7 @@ def _read_line(conn: socket.socket, limit: int) -> dict[str, Any]:
     return line
 
 
-def supervisor_main(
-    control: socket.socket, dataset: datasets.Dataset, header: dict[str, Any], *, warm: bool
-) -> NoReturn:
+def supervisor_main(control: socket.socket, dataset: datasets.Dataset, *, warm: bool) -> NoReturn:
     """A spare supervisor: fork the first child now, then wait for a run to be handed over.
 
     The main process hands over the client's connection on ``control``; if it
@@ -362,9 +362,10 @@ def supervisor_main(
         body = _read_line(conn, limit=4 * 1024 * 1024)
     except (OSError, ValueError) as exc:
         discard_child(ready)
-        _reply(conn, {"error": _error("internal", f"Malformed request: {exc}")})
+        _reply(conn, {"error": execute.error_json("internal", f"Malformed request: {exc}")})
     else:
-        _reply(conn, supervise({**body, "dataset": header["dataset"]}, dataset, conn, ready))
+        request = {**body, "dataset": {"size": dataset.size, "seed": dataset.seed}}
+        _reply(conn, supervise(request, dataset, conn, ready))
     reap_children()
     os._exit(0)
 
@@ -407,8 +408,7 @@ class Server:
                         spare.control.close()
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                header = {"dataset": {"size": key[0], "seed": key[1]}}
-                supervisor_main(theirs, dataset, header, warm=warm)
+                supervisor_main(theirs, dataset, warm=warm)
             except BaseException:
                 traceback.print_exc()  # a bug in the supervisor: the worker's log says where
             finally:
@@ -427,7 +427,7 @@ class Server:
             key: Key = (request["dataset"]["size"], int(request["dataset"]["seed"]))
             dataset = datasets.get(*key)
         except Exception as exc:
-            _reply(conn, {"error": _error("internal", f"Could not prepare the dataset: {exc}")})
+            _reply(conn, {"error": execute.error_json("internal", f"Could not prepare the dataset: {exc}")})
             return
         # Time spent building a new dataset is the worker's, not the queue's: runs that
         # waited through it are not answered "busy" for it.
@@ -449,7 +449,7 @@ class Server:
             conn.close()
             self.supervisors[spare.pid] = time.monotonic()
             return
-        _reply(conn, {"error": _error("internal", "No sandbox process could take the run.")})
+        _reply(conn, {"error": execute.error_json("internal", "No sandbox process could take the run.")})
 
     def replenish(self) -> bool:
         """Fork one spare where a pool is short, most recent dataset first; True if it did."""
@@ -491,7 +491,11 @@ class Server:
             conn, _, _ = self.pending.popleft()
             _reply(
                 conn,
-                {"error": _error("busy", "The sandbox is busy with other runs; retry in a moment.")},
+                {
+                    "error": execute.error_json(
+                        "busy", "The sandbox is busy with other runs; retry in a moment."
+                    )
+                },
             )
 
     def handle(self, conn: socket.socket) -> bool:
@@ -499,7 +503,7 @@ class Server:
         try:
             request = _read_line(conn, limit=4096)
         except (OSError, ValueError) as exc:
-            _reply(conn, {"error": _error("internal", f"Malformed request: {exc}")})
+            _reply(conn, {"error": execute.error_json("internal", f"Malformed request: {exc}")})
             return True
         op = request.get("op", "run")
         if op == "ping":

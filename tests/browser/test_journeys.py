@@ -70,6 +70,13 @@ def test_a_learner_fails_with_n_plus_one_then_passes_and_shares(page: Page, live
     seed.seed("tiny", 1)
     exercise = exercises.get("article-authors")
     page.goto(live_server.url + exercise.url)
+    # Each editor line is tall enough for the glyphs below the baseline: "select_related" keeps its "_".
+    line = page.locator(".code-editor .ace_line").first
+    expect(line).to_be_visible()
+    line_px, font_px = line.evaluate(
+        "e => [e.getBoundingClientRect().height, parseFloat(getComputedStyle(e).fontSize)]"
+    )
+    assert line_px >= 1.3 * font_px, (line_px, font_px)
     type_code(page, exercise.starter)
     page.keyboard.press("Control+Enter")  # Run: the query panel only
     expect(page.locator("#outcome .panel")).to_contain_text("statements")

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ from instructor import resets
 from instructor.models import ResetJob
 from sandbox import exercises
 from sandbox.models import Progress, Snippet
+from tests.nodes import manage
 
 
 def wait_for(job: ResetJob, timeout: float = 120) -> ResetJob:
@@ -96,14 +95,13 @@ def test_a_second_reset_while_one_is_queued_is_refused(staff_client: Client, tin
 
 
 def test_a_failed_reset_leaves_the_previous_dataset_live_and_says_why(
-    task_worker: Worker, staff_client: Client, tmp_path: Path, settings: settings
+    staff_client: Client, tmp_path: Path, settings: settings
 ) -> None:
+    # No task worker, and the test's transaction never commits: the queued job waits for run() below.
     before = seed.seed("tiny", 1)
     settings.PRESETS_DIR = tmp_path
     preset = tmp_path / "vanishing.json"
     preset.write_text(json.dumps({"title": "Gone soon", "size": "small", "seed": 5}))
-    task_worker.running = False  # hold the job until the preset is gone
-    time.sleep(0.2)
     job = resets.start(None, size="tiny", seed_value=1, preset="vanishing")
     preset.unlink()
     job = resets.run(job.pk)
@@ -202,31 +200,19 @@ def test_runs_during_a_reset_see_the_old_or_the_new_dataset_never_a_mix(
 @pytest.mark.slow
 def test_the_real_task_worker_command_runs_a_queued_reset(tmp_path: Path) -> None:
     env = {"QUERYLAB_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "0"}
-    root = Path(settings.BASE_DIR)
-
-    def manage(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    assert manage("migrate", "-v", "0").returncode == 0
-    assert manage("seed_blog", "--size", "tiny").returncode == 0
-    queued = manage(
+    manage("migrate", "-v", "0", env=env)  # tests.nodes.manage asserts each command succeeds
+    manage("seed_blog", "--size", "tiny", env=env)
+    manage(
         "shell",
         "-c",
         "from instructor import resets; print(resets.start(None, size='small', seed_value=8).pk)",
+        env=env,
     )
-    assert queued.returncode == 0, queued.stderr
-    worked = manage("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*")
-    assert worked.returncode == 0, worked.stderr
+    manage("db_worker", "--batch", "--no-startup-delay", "--queue-name", "*", env=env)
     status = manage(
         "shell",
         "-c",
         "from instructor.models import ResetJob; j = ResetJob.objects.get(); print(j.status, j.size, j.seed)",
+        env=env,
     )
     assert status.stdout.strip().splitlines()[-1] == "succeeded small 8", status.stderr

@@ -388,7 +388,7 @@ def _worker_main(root: int) -> int:
     raise AssertionError("no worker process under the Popen")
 
 
-def _wait_for_spares(worker: runner.Worker, at_least: int) -> None:
+def wait_for_spares(worker: runner.Worker, at_least: int) -> None:
     deadline = time.monotonic() + 15
     while worker.request({"op": "ping"}, timeout=2)["spares"] < at_least:
         assert time.monotonic() < deadline, "no spare supervisor was forked"
@@ -400,7 +400,7 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
     assert run("print('warm')").ok
     worker = runner.worker()
     assert worker.process is not None
-    _wait_for_spares(worker, 2)
+    wait_for_spares(worker, 2)
     main = _worker_main(worker.process.pid)
     deadline = time.monotonic() + 10
     while True:  # each spare forks its child at once; other datasets' spares may be there too
@@ -419,7 +419,7 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
     assert (first.error, first.stdout) == (None, "20\n")
 
     # The spares themselves killed (and reaped): the main process hands the run to a new one.
-    _wait_for_spares(worker, 2)
+    wait_for_spares(worker, 2)
     killed = _children_of(main)  # the spares, and maybe the last run's supervisor on its way out
     for pid in killed:
         with contextlib.suppress(ProcessLookupError):
@@ -430,12 +430,12 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
         time.sleep(0.01)
     second = run("print(Comment.objects.count())")
     assert (second.error, second.stdout) == (None, "60\n")
-    _wait_for_spares(worker, 2)  # and the pool fills up again
+    wait_for_spares(worker, 2)  # and the pool fills up again
 
 
 def test_a_spares_warm_up_is_not_counted_in_the_runs_queries_or_output() -> None:
     assert run("pass").ok
-    _wait_for_spares(runner.worker(), 1)
+    wait_for_spares(runner.worker(), 1)
     result = run("print(Tag.objects.count())")
     assert (result.stdout, result.query_count) == ("8\n", 1)
     assert [q["line"] for q in result.queries] == [1]
