@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 
 from bench import report
-from tests.nodes import ROOT, manage, node, temporary_database
+from tests.nodes import ROOT, manage, node, node_env, temporary_database
 
 USERS = 50
 SECONDS = 60
@@ -100,16 +100,6 @@ def _table(label: str, rows: list[dict[str, str]], before: str, after: str) -> l
     return lines
 
 
-def _env(var: str, **extra: str) -> dict[str, str]:
-    return {
-        "PATH": "/usr/bin:/bin",
-        "QUERYLAB_VAR_DIR": var,
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        **extra,
-    }
-
-
 def _measure(label: str, envs: list[dict[str, str]], work: Path) -> list[list[str]]:
     manage("migrate", "-v", "0", env=envs[0])
     manage("seed_blog", "--size", "default", "--if-empty", env=envs[0])
@@ -125,11 +115,11 @@ def run() -> str:
     headers = ["setup", "endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        lines = _measure("1 node (SQLite)", [_env(str(work / "one"))], work)
+        lines = _measure("1 node (SQLite)", [node_env(str(work / "one"))], work)
         database = settings.DATABASES["default"]
         if database["ENGINE"] == "django.db.backends.postgresql":
             with temporary_database(database) as url:  # never the app's own data
-                envs = [_env(str(work / name), DATABASE_URL=url) for name in ("a", "b")]
+                envs = [node_env(str(work / name), DATABASE_URL=url) for name in ("a", "b")]
                 lines += _measure("2 nodes (PostgreSQL)", envs, work)
             note = ""
         else:

@@ -25,6 +25,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def node_env(var: str, **extra: str) -> dict[str, str]:
+    """A node's whole environment: its own var/ directory, DEBUG off, and a key every node shares."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "QUERYLAB_VAR_DIR": var,
+        "DJANGO_DEBUG": "0",
+        "SECRET_KEY": "shared-by-every-test-node-" + "q4" * 25,
+        **extra,
+    }
+
+
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nodes import free_port, manage, node
+from tests.nodes import free_port, manage, node, node_env
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
@@ -95,13 +95,9 @@ def fetch(url: str) -> tuple[int, str, str | None]:
 def test_a_postgresql_restart_fails_requests_clearly_and_the_node_recovers_by_itself(
     postgres: Server, tmp_path: Path
 ) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "QUERYLAB_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_DEBUG": "0",
-        "SECRET_KEY": "faults-" + "z" * 50,
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{postgres.port}/faults",
-    }
+    env = node_env(
+        str(tmp_path / "var"), DATABASE_URL=f"postgres://postgres@127.0.0.1:{postgres.port}/faults"
+    )
     manage("migrate", "-v", "0", env=env)
     manage("seed_blog", "--size", "tiny", env=env)
     with node(env) as url:

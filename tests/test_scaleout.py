@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 
 from sandbox import exercises
-from tests.nodes import background, manage, node, temporary_database
+from tests.nodes import background, manage, node, node_env, temporary_database
 
 pytestmark = [
     pytest.mark.slow,
@@ -54,17 +54,10 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def nodes(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    base = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": "shared-by-every-node-" + "q4" * 25,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SUPERUSER_PASSWORD": "a-long-instructor-passphrase",
-    }
-
     def env_for(name: str) -> dict[str, str]:
         var: Path = tmp_path_factory.mktemp(name)  # each node its own disk, worker and socket
-        return {**base, "QUERYLAB_VAR_DIR": str(var)}
+        password = "a-long-instructor-passphrase"
+        return node_env(str(var), DATABASE_URL=database_url, DJANGO_SUPERUSER_PASSWORD=password)
 
     a, b = env_for("node-a"), env_for("node-b")
     manage("migrate", "-v", "0", env=a)

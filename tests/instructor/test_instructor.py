@@ -15,7 +15,7 @@ from instructor import resets
 from instructor.models import ResetJob
 from sandbox import exercises
 from sandbox.models import Progress, Snippet
-from tests.nodes import manage
+from tests.nodes import manage, node_env
 
 
 def wait_for(job: ResetJob, timeout: float = 120) -> ResetJob:
@@ -199,7 +199,7 @@ def test_runs_during_a_reset_see_the_old_or_the_new_dataset_never_a_mix(
 
 @pytest.mark.slow
 def test_the_real_task_worker_command_runs_a_queued_reset(tmp_path: Path) -> None:
-    env = {"QUERYLAB_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "0"}
+    env = node_env(str(tmp_path))
     manage("migrate", "-v", "0", env=env)  # tests.nodes.manage asserts each command succeeds
     manage("seed_blog", "--size", "tiny", env=env)
     manage(

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from lessons import loader
-from sandbox import analysis, pg, runner
+from sandbox import pg, runner
+from tests.lessons.test_content import block_id, rows_iterated
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
@@ -125,14 +126,10 @@ BLOCKS = [b for lesson in loader.all_lessons() for b in lesson.blocks if not b.r
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"{b.lesson}-{b.compare}-{b.variant}")
+@pytest.mark.parametrize("block", BLOCKS, ids=block_id)
 def test_lesson_blocks_send_their_declared_queries_on_postgresql_too(block: loader.Block) -> None:
     result = run(block.code)
     assert result.error is None, result.error
     assert block.queries is not None
-    n = (
-        int(run(f"print({block.n})").stdout)
-        if block.n
-        else max((g.count for g in analysis.groups(result.queries)), default=0)
-    )
+    n = rows_iterated(block, result, TINY)
     assert result.query_count == loader.expected_queries(block.queries, n)
