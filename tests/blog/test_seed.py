@@ -73,6 +73,30 @@ def test_an_interrupt_mid_seed_leaves_the_previous_data_intact(db: None) -> None
     assert seed.dataset_digest() == before.digest
 
 
+@pytest.mark.parametrize("table", ["tags", "comments"])
+def test_rows_that_collide_are_an_error_not_a_smaller_dataset(
+    db: None, monkeypatch: pytest.MonkeyPatch, table: str
+) -> None:
+    # write() inserts with ignore_conflicts (no RETURNING); a generator bug that
+    # repeats a unique value or an id must still fail the seed, not drop the row.
+    before = seed.seed("tiny", 1)
+    generate = seed.generate
+
+    def colliding(size: str, number: int) -> seed.Rows:
+        rows = generate(size, number)
+        column = getattr(rows, table)
+        column[1] = (column[0][0], *column[1][1:]) if table == "comments" else (column[1][0], *column[0][1:])
+        return rows
+
+    monkeypatch.setattr(seed, "generate", colliding)
+    blog_table, generated = {"tags": ("blog_tag", 20), "comments": ("blog_comment", 1000)}[table]
+    message = f"{blog_table}: {generated:,} rows generated, {generated - 1:,} stored"
+    with pytest.raises(seed.SeedError, match=message):
+        seed.seed("small", 9)
+    assert seed.dataset_digest() == before.digest
+    assert seed.live_dataset() == before
+
+
 def test_unknown_size_and_negative_seed_are_refused(db: None) -> None:
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         seed.seed("huge", 1)
