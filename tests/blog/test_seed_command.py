@@ -34,3 +34,21 @@ def test_bad_input_gets_a_clear_message_and_changes_nothing(
         call_command("seed_blog", *args)
     assert seed.dataset_digest() == tiny.digest
     assert Dataset.objects.count() == 1
+
+
+def test_a_seed_that_cannot_be_written_says_so_and_changes_nothing(
+    tiny: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generate = seed.generate
+
+    def repeated_tag(size: str, number: int) -> seed.Rows:
+        rows = generate(size, number)
+        rows.tags[1] = (rows.tags[1][0], *rows.tags[0][1:])
+        return rows
+
+    monkeypatch.setattr(seed, "generate", repeated_tag)
+    with pytest.raises(
+        CommandError, match="Seeding failed and changed nothing: blog_tag: 8 rows generated, 7 stored"
+    ):
+        call_command("seed_blog", "--size", "tiny", "--seed", "2")
+    assert seed.dataset_digest() == tiny.digest

@@ -39,6 +39,8 @@ class Command(BaseCommand):
         except DatabaseError as exc:
             where = connection.settings_dict.get("HOST") or connection.settings_dict.get("NAME")
             raise CommandError(f"Could not reach the database ({where}): {exc}".strip()) from exc
+        except seeding.SeedError as exc:
+            raise CommandError(f"Seeding failed and changed nothing: {exc}") from exc
         counts = ", ".join(f"{n:,} {name}" for name, n in dataset.counts.items())
         self.stdout.write(
             self.style.SUCCESS(f"Seeded {size}/{seed} in {time.perf_counter() - started:.2f}s: {counts}")
