@@ -853,11 +853,19 @@ def test_a_run_cannot_outlive_its_wall_clock_limit_by_killing_its_supervisor() -
                     return parent(pid)
                 except OSError:
                     return None  # it exited while we looked
-            pids = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
-            # The worker's spare supervisors and their waiting children belong; nothing else may be there.
-            spares = {pid for pid in pids if parent_or_none(pid) == worker}
-            known = {1, worker, os.getppid(), os.getpid()} | spares
-            print(sorted(pid for pid in pids if pid not in known and parent_or_none(pid) not in spares))
+            import time
+            def strays():
+                pids = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+                # The worker's spare supervisors and their waiting children belong; nothing else may be there.
+                spares = {pid for pid in pids if parent_or_none(pid) == worker}
+                known = {1, worker, os.getppid(), os.getpid()} | spares
+                return sorted(pid for pid in pids if pid not in known and parent_or_none(pid) not in spares)
+            # The killed child may take a moment to die and be reaped (its SIGKILL came with its
+            # supervisor's death); one that sleeps on is still here after two seconds.
+            deadline = time.monotonic() + 2
+            while (left := strays()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            print(left)
             """
         )
     )
