@@ -129,6 +129,16 @@ class Comment(models.Model):
         return f"Comment {self.pk} on {self.article_id}"
 
 
+# The tables a Dataset counts, in model order, with their plural labels.
+COUNTED = {
+    "author": "Authors",
+    "category": "Categories",
+    "tag": "Tags",
+    "article": "Articles",
+    "comment": "Comments",
+}
+
+
 class Dataset(models.Model):
     """One seeding of the blog tables: what is live, and what was live before."""
 
@@ -145,7 +155,10 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return f"{self.size}/{self.seed} ({self.digest[:12]})"
 
+    def ordered_counts(self) -> dict[str, int]:
+        """Rows per table in model order: PostgreSQL's jsonb does not keep the keys' order."""
+        return {name: self.counts[name] for name in COUNTED if name in self.counts}
+
     def labelled_counts(self) -> list[tuple[str, int]]:
-        """("Authors", 50), ... in model order, for templates."""
-        plurals = {"category": "categories"}
-        return [(plurals.get(name, f"{name}s").capitalize(), n) for name, n in self.counts.items()]
+        """("Authors", 50), ("Categories", 10), ... in model order, for templates."""
+        return [(COUNTED[name], n) for name, n in self.ordered_counts().items()]

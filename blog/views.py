@@ -57,7 +57,7 @@ def api_dataset(request: HttpRequest) -> JsonResponse:
         {
             "size": dataset.size,
             "seed": dataset.seed,
-            "counts": dataset.counts,
+            "counts": dataset.ordered_counts(),
             "digest": dataset.digest,
         }
     )

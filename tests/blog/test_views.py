@@ -1,3 +1,4 @@
+import re
 from typing import Any
 
 import pytest
@@ -71,6 +72,20 @@ def test_the_home_page_shows_the_dataset(tiny: Dataset, client: Client) -> None:
     response = client.get("/")
     assert "tiny" in response.text
     assert tiny.digest[:12] in response.text
+    labels = re.findall(r"<dt>(\w+)</dt><dd>(\d+)</dd>", response.text)
+    assert labels == [
+        ("Authors", "5"),
+        ("Categories", "3"),
+        ("Tags", "8"),
+        ("Articles", "20"),
+        ("Comments", "60"),
+    ]
+
+
+def test_counts_keep_model_order_when_read_back(tiny: Dataset) -> None:
+    # PostgreSQL's jsonb stores object keys shortest first; pages list tables in model order.
+    stored = Dataset.objects.get(pk=tiny.pk)
+    assert list(stored.ordered_counts()) == ["author", "category", "tag", "article", "comment"]
 
 
 def test_without_bubblewrap_health_says_reduced_and_every_page_shows_a_banner(

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"Could not reach the database ({where}): {exc}".strip()) from exc
         except seeding.SeedError as exc:
             raise CommandError(f"Seeding failed and changed nothing: {exc}") from exc
-        counts = ", ".join(f"{n:,} {name}" for name, n in dataset.counts.items())
+        counts = ", ".join(f"{n:,} {label.lower()}" for label, n in dataset.labelled_counts())
         self.stdout.write(
             self.style.SUCCESS(f"Seeded {size}/{seed} in {time.perf_counter() - started:.2f}s: {counts}")
         )
