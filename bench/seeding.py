@@ -137,8 +137,8 @@ def run() -> str:
         [
             "## 1. Seed\n\nWall time, median (min–max). The two writers alternate, writing the same "
             "generated rows into emptied blog tables inside a transaction that is then rolled back; "
-            "`write()` includes its row count per table and its sequence reset; the ratio pairs neighbouring runs. `rows` counts "
-            "every inserted row, article–tag links included.",
+            "`write()` includes its row count per table and its sequence reset; the ratio pairs "
+            "neighbouring runs. `rows` counts every inserted row, article–tag links included.",
             report.table(headers, writers),
             "Full `seed.seed()` (generate, delete, write, digest, Dataset row), rolled back after each run:",
             report.table(["backend", "size", "n", "seed.seed()", "target"], full),

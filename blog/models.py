@@ -157,7 +157,7 @@ class Dataset(models.Model):
 
     def ordered_counts(self) -> dict[str, int]:
         """Rows per table in model order: PostgreSQL's jsonb does not keep the keys' order."""
-        return {name: self.counts[name] for name in COUNTED if name in self.counts}
+        return {name: self.counts[name] for name in COUNTED}
 
     def labelled_counts(self) -> list[tuple[str, int]]:
         """("Authors", 50), ("Categories", 10), ... in model order, for templates."""

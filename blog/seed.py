@@ -291,9 +291,9 @@ def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback |
                 report(model._meta.model_name or attr, written)
                 batch = table[start : start + BATCH_SIZE]
                 # ignore_conflicts: Django otherwise adds RETURNING and sets every
-                # instance's id from it, which the seed has no use for (a sixth of the
-                # SQLite write when measured). The tables were emptied above, so a conflict can only be
-                # a generator bug; the count below turns it into an error.
+                # instance's id from it, which the seed has no use for (a sixth of
+                # the SQLite write when measured). The tables were emptied above, so
+                # a conflict can only be a generator bug; the count below raises it.
                 manager.bulk_create([model(*lead, *row) for row in batch], ignore_conflicts=True)
                 if model is not Article.tags.through:  # progress counts what counts() counts
                     written += len(batch)

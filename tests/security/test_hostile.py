@@ -860,8 +860,8 @@ def test_a_run_cannot_outlive_its_wall_clock_limit_by_killing_its_supervisor() -
                 spares = {pid for pid in pids if parent_or_none(pid) == worker}
                 known = {1, worker, os.getppid(), os.getpid()} | spares
                 return sorted(pid for pid in pids if pid not in known and parent_or_none(pid) not in spares)
-            # The killed child may take a moment to die and be reaped (its SIGKILL came with its
-            # supervisor's death); one that sleeps on is still here after two seconds.
+            # A finished run's child can outlive its exiting supervisor for a moment before it is
+            # reaped; one that sleeps on is still here after two seconds.
             deadline = time.monotonic() + 2
             while (left := strays()) and time.monotonic() < deadline:
                 time.sleep(0.05)
