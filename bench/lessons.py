@@ -33,7 +33,7 @@ def _walls(bad_code: str, good_code: str, size: str) -> tuple[Stats, Stats, int]
         for walls, code in zip(samples, (bad_code, good_code), strict=True):
             result = runner.run(code, repeat=REPEAT, dataset=dataset)
             count = result.query_count
-            walls.append(result.wall_ms["median"] / 1000)
+            walls.append(result.wall_ms.median / 1000)
     return Stats(tuple(samples[0])), Stats(tuple(samples[1])), count
 
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import connections
 
 from bench.timing import Stats
-from sandbox import isolation
+from sandbox.worker import confine
 
 SCALE = {"s": 1.0, "ms": 1e3, "µs": 1e6, "×": 1.0, "/s": 1.0}
 
@@ -88,6 +88,6 @@ def machine() -> str:
         ("database (default alias)", _database()),
         ("DEBUG", f"{settings.DEBUG} in settings; off while measuring"),
         ("load average (1, 5, 15 min) at start", load()),
-        ("sandbox isolation", isolation.level()),
+        ("sandbox isolation", confine.level()),
     ]
     return table(["", ""], [list(row) for row in rows])

@@ -80,7 +80,7 @@ def _overhead_row(local: Stats, remote: Stats) -> list[str]:
 def run(dataset: datasets.Dataset) -> str:
     """Section 3 as Markdown; the worker must already be warm (``warm()``)."""
     local, remote, local_queries, results = _interleaved(dataset)
-    child = Stats(tuple(r.wall_ms["median"] / 1000 for r in results))
+    child = Stats(tuple(r.wall_ms.median / 1000 for r in results))
     errors = report.counts(Counter(r.error.kind for r in results if r.error))
     remote_queries = Counter(r.query_count for r in results)
     rows = [

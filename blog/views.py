@@ -7,7 +7,8 @@ from django.views.decorators.http import require_GET
 
 from blog import seed
 from blog.models import Article, Comment
-from sandbox import isolation
+from sandbox import runner
+from sandbox.worker import confine
 
 ARTICLES_PER_PAGE = 20
 
@@ -39,7 +40,9 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    body = {"status": "ok", "database": connection.vendor, "isolation": isolation.level()}
+    # The sandbox worker's pid (its bubblewrap's, on this host) when one is running; never started here.
+    sandbox = {"worker": runner.worker().pid()}
+    body = {"status": "ok", "database": connection.vendor, "isolation": confine.level(), "sandbox": sandbox}
     try:
         with connection.cursor() as cursor:  # a real round trip: a stale connection must not pass
             cursor.execute("SELECT 1")

@@ -18,6 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the app writes at run time lives here; git ignores it.
 VAR_DIR = Path(os.environ.get("QUERYLAB_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The sandbox's prepared datasets (sandbox/datasets.py): deterministic, so shared by every
+# server and test session on this checkout.
+DATASETS_DIR = Path(os.environ.get("QUERYLAB_DATASETS_DIR", VAR_DIR / "datasets"))
 
 PRODUCTION = os.environ.get("DJANGO_ENV", "development") == "production"
 TESTING = "pytest" in sys.modules

@@ -26,6 +26,7 @@ from blog import seed
 from blog.models import Dataset
 from instructor.models import ResetJob
 from sandbox import runner
+from sandbox.contract import DatasetRef
 
 
 class ResetRefused(Exception):
@@ -136,7 +137,7 @@ def run(job_id: int) -> ResetJob:
             chosen = load_preset(job.preset)
             job.size, job.seed = chosen.size, chosen.seed
         report("building the sandbox copy", 0)
-        runner.prepare(runner.DatasetRef(job.size, job.seed))
+        runner.prepare(DatasetRef(job.size, job.seed))
         dataset: Dataset = seed.seed(job.size, job.seed, on_progress=report)
     except Exception as exc:  # every failure is reported on the job; the old data stays live
         job.status, job.error = ResetJob.Status.FAILED, f"{type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ from blog import seed as seed_sizes
 from lessons import chart
 from lessons.loader import Comparison
 from sandbox import runner
+from sandbox.contract import DatasetRef, RunRequest, RunResult
 
 REPEAT = 5
 SIZES = ("small", "default", "large")
@@ -18,14 +19,14 @@ LATENCIES = (0, 1, 5)
 @dataclass(frozen=True)
 class Outcome:
     comparison: Comparison
-    bad: runner.RunResult
-    good: runner.RunResult
+    bad: RunResult
+    good: RunResult
     size: str
     latency_ms: int
 
     @property
     def speedup(self) -> float | None:
-        bad, good = self.bad.wall_ms["median"], self.good.wall_ms["median"]
+        bad, good = self.bad.wall_ms.median, self.good.wall_ms.median
         if self.bad.error or self.good.error or not good:
             return None
         return bad / good
@@ -53,15 +54,15 @@ class Scaled:
 
     comparison: Comparison
     rows: list[int]
-    bad: list[runner.RunResult]
-    good: list[runner.RunResult]
+    bad: list[RunResult]
+    good: list[RunResult]
 
     @property
-    def failed(self) -> runner.RunResult | None:
+    def failed(self) -> RunResult | None:
         return next((r for r in self.bad + self.good if r.error and r.error.kind != "exception"), None)
 
     def charts(self) -> list[chart.Chart]:
-        def series(pick: Callable[[runner.RunResult], float]) -> list[chart.Series]:
+        def series(pick: Callable[[RunResult], float]) -> list[chart.Series]:
             return [
                 chart.Series(f"bad: {self.comparison.bad.title}", "bad", tuple(map(pick, self.bad))),
                 chart.Series(f"good: {self.comparison.good.title}", "good", tuple(map(pick, self.good))),
@@ -70,27 +71,27 @@ class Scaled:
         return [
             chart.line_chart("Queries", "queries", self.rows, series(lambda r: r.query_count)),
             chart.line_chart(
-                "Wall time (median)", "ms", self.rows, series(lambda r: round(r.wall_ms["median"], 1))
+                "Wall time (median)", "ms", self.rows, series(lambda r: round(r.wall_ms.median, 1))
             ),
         ]
 
 
 def scale(comparison: Comparison, *, seed: int) -> Scaled:
     """Run both variants on every dataset size, without simulated latency."""
-    bad: list[runner.RunResult] = []
-    good: list[runner.RunResult] = []
+    bad: list[RunResult] = []
+    good: list[RunResult] = []
     for size in SCALE_SIZES:
-        dataset = runner.DatasetRef(size, seed)
-        bad.append(runner.run(comparison.bad.code, repeat=SCALE_REPEAT, dataset=dataset))
-        good.append(runner.run(comparison.good.code, repeat=SCALE_REPEAT, dataset=dataset))
+        dataset = DatasetRef(size, seed)
+        bad.append(runner.run(RunRequest(comparison.bad.code, repeat=SCALE_REPEAT, dataset=dataset)))
+        good.append(runner.run(RunRequest(comparison.good.code, repeat=SCALE_REPEAT, dataset=dataset)))
     rows = [seed_sizes.SIZES[size].articles for size in SCALE_SIZES]
     return Scaled(comparison, rows, bad, good)
 
 
 def compare(comparison: Comparison, *, size: str, latency_ms: int, seed: int) -> Outcome:
-    dataset = runner.DatasetRef(size, seed)
+    dataset = DatasetRef(size, seed)
     bad, good = (
-        runner.run(block.code, repeat=REPEAT, latency_ms=latency_ms, dataset=dataset)
+        runner.run(RunRequest(block.code, repeat=REPEAT, latency_ms=latency_ms, dataset=dataset))
         for block in comparison.variants
     )
     return Outcome(comparison, bad, good, size, latency_ms)

@@ -11,15 +11,18 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.apps import apps
 from django.db import models
 
-# A statement repeated this many times from one line is an N+1.
+from sandbox.contract import Finding, Query
+
+# A statement repeated this many times from one line is an N+1; this many, from any lines.
 N_PLUS_ONE_MIN = 3
+SCATTERED_MIN = 2 * N_PLUS_ONE_MIN
 
 _IN_LIST = re.compile(r"IN \((?:%s|\?)(?:, (?:%s|\?))*\)", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
@@ -48,20 +51,6 @@ def shape(sql: str) -> str:
     return _IN_LIST.sub("IN (…)", sql)
 
 
-@dataclass(frozen=True)
-class Finding:
-    kind: str
-    line: int | None
-    count: int
-    relation: str
-    fix: str
-    message: str
-    sql: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 @dataclass
 class Group:
     """Statements that share a shape, in the order they first ran."""
@@ -75,16 +64,16 @@ class Group:
         return len(self.indexes)
 
 
-def groups(queries: Sequence[dict[str, Any]]) -> list[Group]:
+def groups(queries: Sequence[Query]) -> list[Group]:
     by_shape: dict[str, Group] = {}
     seen: set[tuple[str, str]] = set()
     for i, query in enumerate(queries):
-        if query.get("control"):
+        if query.control:
             continue
-        key = shape(query["sql"])
+        key = shape(query.sql)
         group = by_shape.setdefault(key, Group(key, [], 0))
         group.indexes.append(i)
-        exact = (query["sql"], repr(query.get("params")))
+        exact = (query.sql, repr(query.params))
         if exact in seen:
             group.duplicates += 1
         seen.add(exact)
@@ -159,18 +148,18 @@ def _m2m_by_through(through: type[models.Model], column: str) -> _Relation | Non
     return _Relation(fk.related_model, _reverse_accessor(field), True, model, field.name)  # type: ignore[arg-type]
 
 
-def _earlier_selects(queries: Sequence[dict[str, Any]], group: Group) -> Iterator[dict[str, Any]]:
+def _earlier_selects(queries: Sequence[Query], group: Group) -> Iterator[Query]:
     """The SELECTs before ``group``'s first statement, nearest first, except its own shape."""
     for query in reversed(queries[: group.indexes[0]]):
-        sql = query["sql"]
-        if query.get("control") or sql.lstrip()[:6].upper() != "SELECT" or shape(sql) == group.shape:
+        sql = query.sql
+        if query.control or sql.lstrip()[:6].upper() != "SELECT" or shape(sql) == group.shape:
             continue
         yield query
 
 
 def _driving(
-    queries: Sequence[dict[str, Any]], group: Group, model: type[models.Model]
-) -> tuple[dict[str, Any], type[models.Model], str] | None:
+    queries: Sequence[Query], group: Group, model: type[models.Model]
+) -> tuple[Query, type[models.Model], str] | None:
     """The SELECT whose rows hold the FK that ``group`` follows to ``model``.
 
     The nearest earlier SELECT, of another shape, that loaded rows holding a
@@ -181,7 +170,7 @@ def _driving(
     """
     tables = _tables()
     for query in _earlier_selects(queries, group):
-        sql = query["sql"]
+        sql = query.sql
         table = _FROM.search(sql)
         source = tables.get(table.group(1)) if table else None
         fk = _fk_to(source, model) if source else None
@@ -203,9 +192,9 @@ def _quoted(s: str) -> str:
     return f'"{s}"'
 
 
-def explain(queries: Sequence[dict[str, Any]], group: Group) -> tuple[str, str]:
+def explain(queries: Sequence[Query], group: Group) -> tuple[str, str]:
     """(relation, fix) for a group of repeated statements."""
-    sql = queries[group.indexes[0]]["sql"]
+    sql = queries[group.indexes[0]].sql
     head = sql.lstrip().split(None, 1)[0].upper()
     tables = _tables()
     table_match = _FROM.search(sql) if head in {"SELECT", "DELETE"} else None
@@ -296,7 +285,7 @@ def _many(relation: _Relation, is_count: bool, is_exists: bool, extra: bool) -> 
 
 
 def _deferred_by(
-    queries: Sequence[dict[str, Any]], group: Group, model: type[models.Model], columns: set[str]
+    queries: Sequence[Query], group: Group, model: type[models.Model], columns: set[str]
 ) -> bool:
     """Whether an earlier SELECT loaded ``model`` rows without ``columns`` (only()/defer()).
 
@@ -305,7 +294,7 @@ def _deferred_by(
     """
     table = model._meta.db_table
     for query in _earlier_selects(queries, group):
-        sql = query["sql"]
+        sql = query.sql
         source = _FROM.search(sql)
         select = _SELECT_LIST.search(sql)
         if source is None or select is None or source.group(1) != table:
@@ -317,7 +306,7 @@ def _deferred_by(
 
 
 def _by_primary_key(
-    queries: Sequence[dict[str, Any]], group: Group, sql: str, model: type[models.Model]
+    queries: Sequence[Query], group: Group, sql: str, model: type[models.Model]
 ) -> tuple[str, str]:
     select = _SELECT_LIST.search(sql)
     columns = {c for _, c in _COLUMN.findall(select.group(1))} if select else set()
@@ -339,9 +328,9 @@ def _by_primary_key(
         )
     driving, source, field_name = found
     relation = f"{_name(source)}.{field_name}"
-    if _IN_LIST.search(driving["sql"]):
+    if _IN_LIST.search(driving.sql):
         # The rows that trigger it came from a prefetch: fix it inside the Prefetch.
-        for table, column in re.findall(r'"(\w+)"\."(\w+)" IN \(', driving["sql"]):
+        for table, column in re.findall(r'"(\w+)"\."(\w+)" IN \(', driving.sql):
             fk = _fk_by_column(source, column) if table == source._meta.db_table else None
             if fk is not None:
                 accessor = _reverse_accessor(fk)
@@ -369,17 +358,28 @@ def _is_batch(statements: Sequence[str]) -> bool:
     return any("," in in_list for sql in statements for in_list in _IN_PLACEHOLDERS.findall(sql))
 
 
-def findings(queries: Sequence[dict[str, Any]]) -> list[Finding]:
-    """N+1 findings: a statement shape repeated from one line, with its fix."""
+def findings(queries: Sequence[Query]) -> list[Finding]:
+    """N+1 findings: a statement shape repeated from one line, with its fix.
+
+    The line of each statement is the child's word: it places a finding, and
+    cannot hide a real one. Statements of one shape that no single line sent
+    often enough still make a finding, placed nowhere, once there are
+    ``SCATTERED_MIN`` of them (three ``get()`` calls on three lines of honest
+    code are no N+1; six from six lines, whatever the lines say, are flagged).
+    """
     result: list[Finding] = []
     for group in groups(queries):
         if group.count < N_PLUS_ONE_MIN:
             continue
-        per_line: dict[int | None, list[int]] = defaultdict(list)
+        per_line: defaultdict[int | None, list[int]] = defaultdict(list)
         for i in group.indexes:
-            per_line[queries[i].get("line")].append(i)
-        for line, indexes in per_line.items():
-            if len(indexes) < N_PLUS_ONE_MIN or _is_batch([queries[i]["sql"] for i in indexes]):
+            per_line[queries[i].line].append(i)
+        scattered = [i for indexes in per_line.values() if len(indexes) < N_PLUS_ONE_MIN for i in indexes]
+        places = [(line, indexes) for line, indexes in per_line.items() if len(indexes) >= N_PLUS_ONE_MIN]
+        if len(scattered) >= SCATTERED_MIN:
+            places.append((None, sorted(scattered)))
+        for line, indexes in places:
+            if _is_batch([queries[i].sql for i in indexes]):
                 continue
             sub = Group(group.shape, indexes, 0)
             relation, fix = explain(queries, sub)
@@ -399,7 +399,7 @@ def findings(queries: Sequence[dict[str, Any]]) -> list[Finding]:
     return result
 
 
-def fold(queries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def fold(queries: Iterable[Query]) -> list[dict[str, Any]]:
     """Consecutive identical statements folded into one entry with a count (×N).
 
     Identical means the same SQL, parameters, line and error: the folded entry
@@ -408,9 +408,10 @@ def fold(queries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     folded: list[dict[str, Any]] = []
     for query in queries:
         last = folded[-1] if folded else None
-        if last and all(last.get(key) == query.get(key) for key in ("sql", "params", "line", "error")):
+        entry = query.to_json()
+        if last and all(last[key] == entry[key] for key in ("sql", "params", "line", "error")):
             last["times"] += 1
-            last["ms"] += query["ms"]
+            last["ms"] += entry["ms"]
             continue
-        folded.append({**query, "times": 1})
+        folded.append({**entry, "times": 1})
     return folded

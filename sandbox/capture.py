@@ -1,10 +1,10 @@
-"""Query capture: every statement that reaches the database, with the line that sent it.
+"""Query capture: the record of every statement a run sent, kept by the run's supervisor.
 
-``QueryLog`` is a database execute wrapper
-(https://docs.djangoproject.com/en/6.1/topics/db/instrumentation/), so it sees
-exactly what the backend executes: ORM queries, ``raw()``, cursor SQL, INSERT,
-UPDATE and DELETE alike, with no patching of compilers. The line is found by a
-short walk up the Python stack to the innermost frame of the submitted code.
+The supervisor executes each statement the child sends and records it here: the
+SQL, its parameters, the time the database spent on it, the rows it returned
+or changed, whether it failed, and (as the child says, for display) the line
+of the submitted code that sent it. Counts, timings, findings and grades are
+all computed from this record, in a process the learner's code cannot reach.
 """
 
 from __future__ import annotations
@@ -12,140 +12,172 @@ from __future__ import annotations
 import datetime
 import decimal
 import re
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.backends.base.base import BaseDatabaseWrapper
+from sandbox.contract import Query
 
-STUDENT_FILENAME = "<student>"
 MAX_SQL_CHARS = 20_000
 MAX_PARAMS = 100
 
-# BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE [SAVEPOINT], END, START TRANSACTION:
-# recorded so a learner sees them, but never counted as queries.
-_TRANSACTION_CONTROL = re.compile(
-    r"\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|END|START\s+TRANSACTION)\b", re.IGNORECASE
-)
+_COMMENTS = re.compile(r"\s*(?:--[^\n]*(?:\n|$)|/\*.*?\*/)", re.DOTALL)
+_WORD = re.compile(r'\s*("(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|[^\s;]+)')
+
+
+@dataclass(frozen=True)
+class Control:
+    """A transaction control statement: what it does to the transaction, and to which savepoint."""
+
+    action: str  # "begin", "commit", "rollback", "savepoint", "release", "rollback_to"
+    name: str | None = None
+
+
+def strip_comments(sql: str) -> str:
+    """``sql`` without the comments and blanks that lead it."""
+    while match := _COMMENTS.match(sql):
+        if not match.group(0).strip():
+            break
+        sql = sql[match.end() :]
+    return sql.lstrip()
+
+
+def _words(sql: str) -> list[str]:
+    words: list[str] = []
+    at = 0
+    text = sql.rstrip().rstrip(";")
+    while (match := _WORD.match(text, at)) is not None and len(words) < 6:
+        words.append(match.group(1))
+        at = match.end()
+    return words
+
+
+def _name(word: str) -> str:
+    if word[:1] in {'"', "`", "["}:
+        return word[1:-1].replace('""', '"')
+    return word.lower()
+
+
+def transaction_control(sql: str) -> Control | None:
+    """What ``sql`` does to the transaction, if it is transaction control; else None."""
+    words = _words(strip_comments(sql))
+    upper = [word.upper() for word in words]
+    if not words:
+        return None
+    verb, rest = upper[0], upper[1:]
+    if verb == "BEGIN" or (verb == "START" and rest[:1] == ["TRANSACTION"]):
+        return Control("begin")
+    if "PREPARED" in rest[:1]:
+        return None  # two-phase commit: the database refuses it on its own
+    if verb in {"COMMIT", "END"}:
+        return Control("commit")
+    if verb in {"ROLLBACK", "ABORT"}:
+        if "TO" not in rest:
+            return Control("rollback")
+        after = words[upper.index("TO") + 1 :]
+        if after and after[0].upper() == "SAVEPOINT":
+            after = after[1:]
+        return Control("rollback_to", _name(after[0]) if after else None)
+    if verb == "SAVEPOINT" and len(words) > 1:
+        return Control("savepoint", _name(words[1]))
+    if verb == "RELEASE" and len(words) > 1:
+        after = words[2:] if upper[1] == "SAVEPOINT" else words[1:]
+        return Control("release", _name(after[0]) if after else None)
+    return None
 
 
 def is_transaction_control(sql: str) -> bool:
-    return _TRANSACTION_CONTROL.match(sql) is not None
+    return transaction_control(sql) is not None
 
 
-def _jsonable(value: object) -> object:
+def jsonable(value: object) -> object:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
-    if isinstance(value, decimal.Decimal | uuid.UUID):
+    if isinstance(value, decimal.Decimal | uuid.UUID | datetime.timedelta):
         return str(value)
     if isinstance(value, bytes | memoryview):
         return f"<{len(value)} bytes>"
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
     return repr(value)
 
 
-@dataclass(slots=True)
-class Query:
-    sql: str
-    params: list[object] | None
-    ms: float
-    line: int | None
-    many: bool = False
-    control: bool = False
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class QueryLog:
-    """Records statements executed on a connection while it is installed.
-
-    ``latency_ms`` sleeps before each counted statement to simulate a database
-    across a network; the sleep is reported separately (``simulated_ms``) and is
-    never part of a statement's measured ``ms``.
-    """
-
-    filename: str = STUDENT_FILENAME
-    latency_ms: float = 0.0
-    queries: list[Query] = field(default_factory=list)
-    simulated_ms: float = 0.0
-
-    def __call__(
-        self,
-        execute: Callable[..., Any],
-        sql: str,
-        params: Any,
-        many: bool,
-        context: dict[str, Any],
-    ) -> Any:
-        control = is_transaction_control(sql)
-        if self.latency_ms and not control:
-            time.sleep(self.latency_ms / 1000)
-            self.simulated_ms += self.latency_ms
-        error = None
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            ms = (time.perf_counter() - started) * 1000
-            self.queries.append(
-                Query(
-                    sql=sql if len(sql) <= MAX_SQL_CHARS else sql[:MAX_SQL_CHARS] + " …",
-                    params=_params(params, many),
-                    ms=ms,
-                    line=self._line(),
-                    many=many,
-                    control=control,
-                    error=error,
-                )
-            )
-
-    def _line(self) -> int | None:
-        frame = sys._getframe(2)
-        filename = self.filename
-        while frame is not None:
-            if frame.f_code.co_filename == filename:
-                return frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
-        return None
-
-    @property
-    def counted(self) -> list[Query]:
-        return [q for q in self.queries if not q.control]
-
-    @property
-    def query_count(self) -> int:
-        return sum(1 for q in self.queries if not q.control)
-
-    @property
-    def db_ms(self) -> float:
-        return sum(q.ms for q in self.queries)
-
-    @contextmanager
-    def capture(self, connection: BaseDatabaseWrapper) -> Iterator[QueryLog]:
-        with connection.execute_wrapper(self):
-            yield self
-
-
-def _params(params: Any, many: bool) -> list[object] | None:
+def recorded_params(params: Any, many: bool) -> list[object] | None:
     if params is None:
         return None
     if many:
-        rows: Sequence[Any] = list(params)
-        return [f"<{len(rows)} parameter sets>"]
-    values = list(params) if isinstance(params, list | tuple) else [params]
+        return [f"<{len(params)} parameter sets>"]
+    if isinstance(params, dict):
+        return [jsonable(params)]
+    values = list(params)
     if len(values) > MAX_PARAMS:
-        return [*map(_jsonable, values[:MAX_PARAMS]), f"… {len(values) - MAX_PARAMS} more"]
-    return [_jsonable(v) for v in values]
+        return [*map(jsonable, values[:MAX_PARAMS]), f"… {len(values) - MAX_PARAMS} more"]
+    return [jsonable(v) for v in values]
+
+
+@dataclass
+class Entry:
+    """One statement while it is open: its time and rows grow as its rows are fetched."""
+
+    sql: str
+    params: list[object] | None
+    line: int | None
+    many: bool = False
+    control: bool = False
+    ms: float = 0.0
+    rows: int = 0
+    error: str | None = None
+
+    def query(self) -> Query:
+        return Query(
+            self.sql,
+            self.params,
+            round(self.ms, 4),
+            self.rows,
+            self.line,
+            self.many,
+            self.control,
+            self.error,
+        )
+
+
+@dataclass
+class StatementLog:
+    """Every statement of one run, in the order the database received them."""
+
+    entries: list[Entry] = field(default_factory=list)
+    simulated_ms: float = 0.0
+
+    def add(
+        self,
+        sql: str,
+        params: Any = None,
+        *,
+        line: int | None = None,
+        many: bool = False,
+        control: bool = False,
+    ) -> Entry:
+        entry = Entry(
+            sql if len(sql) <= MAX_SQL_CHARS else sql[:MAX_SQL_CHARS] + " …",
+            recorded_params(params, many),
+            line,
+            many,
+            control,
+        )
+        self.entries.append(entry)
+        return entry
+
+    @property
+    def query_count(self) -> int:
+        return sum(1 for entry in self.entries if not entry.control)
+
+    @property
+    def db_ms(self) -> float:
+        return sum(entry.ms for entry in self.entries)
+
+    def queries(self, limit: int) -> list[Query]:
+        return [entry.query() for entry in self.entries[:limit]]

@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
-from sandbox import isolation
+from sandbox.worker import confine
 
 
 def isolation_level(request: HttpRequest) -> dict[str, str]:
-    return {"isolation": isolation.level()}
+    return {"isolation": confine.level()}

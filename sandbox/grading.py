@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandbox import runner
+from sandbox.contract import DatasetRef, RunRequest, RunResult
 from sandbox.exercises import Exercise
 
 SIZES = ("tiny", "small", "default", "large")
@@ -34,7 +35,7 @@ class Check:
 class Grade:
     passed: bool
     checks: list[Check]
-    result: runner.RunResult
+    result: RunResult
 
     @property
     def first_failure(self) -> Check | None:
@@ -48,29 +49,29 @@ class Grade:
         }
 
 
-def hidden_dataset(visible: runner.DatasetRef) -> runner.DatasetRef:
+def hidden_dataset(visible: DatasetRef) -> DatasetRef:
     """A larger dataset with another seed (the largest size stays, with another seed)."""
     index = SIZES.index(visible.size) if visible.size in SIZES else 1
-    return runner.DatasetRef(SIZES[min(index + 1, len(SIZES) - 1)], visible.seed + HIDDEN_SEED_OFFSET)
+    return DatasetRef(SIZES[min(index + 1, len(SIZES) - 1)], visible.seed + HIDDEN_SEED_OFFSET)
 
 
-_reference_cache: dict[tuple[str, runner.DatasetRef], str] = {}
+_reference_cache: dict[tuple[str, DatasetRef], str] = {}
 _reference_lock = threading.Lock()
 
 
-def _graded_output(exercise: Exercise, result: runner.RunResult) -> str:
+def _graded_output(exercise: Exercise, result: RunResult) -> str:
     text = (result.probe_output or "") if exercise.writes else result.stdout
     lines = text.rstrip("\n").splitlines()
     return "\n".join(sorted(lines) if exercise.ordering == "any" else lines)
 
 
-def reference_output(exercise: Exercise, dataset: runner.DatasetRef) -> str:
+def reference_output(exercise: Exercise, dataset: DatasetRef) -> str:
     """The reference solution's graded output on ``dataset`` (deterministic, so cached)."""
     key = (exercise.slug, dataset)
     with _reference_lock:
         if key in _reference_cache:
             return _reference_cache[key]
-    result = runner.run(exercise.solution, dataset=dataset, probe=exercise.probe)
+    result = runner.run(RunRequest(exercise.solution, dataset=dataset, probe=exercise.probe))
     if result.error is not None:
         raise RuntimeError(f"the reference solution of {exercise.slug} failed: {result.error.message}")
     output = _graded_output(exercise, result)
@@ -89,7 +90,7 @@ def first_difference(expected: str, actual: str) -> str:
     return f"the output has {len(got) - len(want)} extra line(s), starting with {got[len(want)]!r}"
 
 
-def _output_check(exercise: Exercise, result: runner.RunResult, expected: str, hidden: bool) -> Check:
+def _output_check(exercise: Exercise, result: RunResult, expected: str, hidden: bool) -> Check:
     name = "hidden dataset" if hidden else ("resulting rows" if exercise.writes else "output")
     if result.error is not None:
         where = f" on line {result.error.line}" if result.error.line else ""
@@ -112,16 +113,16 @@ def grade(
     exercise: Exercise,
     code: str,
     *,
-    visible: runner.DatasetRef | None = None,
-    hidden: runner.DatasetRef | None = None,
+    visible: DatasetRef | None = None,
+    hidden: DatasetRef | None = None,
 ) -> Grade:
     """Run ``code`` on the visible and the hidden dataset and apply every check."""
     visible = visible or runner.current_dataset()
     hidden = hidden or hidden_dataset(visible)
-    seen = runner.run(code, dataset=visible, probe=exercise.probe)
+    seen = runner.run(RunRequest(code, dataset=visible, probe=exercise.probe))
     if seen.error is not None and seen.error.kind in {"busy", "internal"}:
         return Grade(False, [Check("run", False, seen.error.message)], seen)
-    unseen = runner.run(code, dataset=hidden, probe=exercise.probe)
+    unseen = runner.run(RunRequest(code, dataset=hidden, probe=exercise.probe))
     checks = [
         _output_check(exercise, seen, reference_output(exercise, visible), hidden=False),
         _output_check(exercise, unseen, reference_output(exercise, hidden), hidden=True),
@@ -149,7 +150,7 @@ def grade(
         Check(
             "no N+1",
             not findings,
-            "; ".join(f["message"] for f in findings) if findings else "No repeated per-row queries.",
+            "; ".join(f.message for f in findings) if findings else "No repeated per-row queries.",
         )
     )
     return Grade(all(c.passed for c in checks), checks, seen)

@@ -20,9 +20,9 @@ from django.db import connection, transaction
 
 from blog import seed
 from blog.models import Article, Author, Category, Comment, Tag
+from sandbox.contract import LIMITS
 
 ROLE = "querylab_sandbox"
-STATEMENT_TIMEOUT_MS = 5000
 MODELS = (Author, Category, Tag, Article, Comment)
 
 REFUSE_COMMIT = f"""
@@ -73,7 +73,6 @@ def worker_environment() -> dict[str, str]:
         "PGDATABASE": str(params["NAME"]),
         "PGUSER": ROLE,
         "PGPASSWORD": _password(),
-        "QUERYLAB_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
     }
 
 
@@ -83,18 +82,19 @@ def ensure_role() -> None:
         if cursor.fetchone() is None:
             cursor.execute(f"CREATE ROLE {ROLE} LOGIN NOINHERIT NOCREATEDB NOCREATEROLE")
         cursor.execute(f"ALTER ROLE {ROLE} PASSWORD %s", [_password()])
-        cursor.execute(f"ALTER ROLE {ROLE} SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        cursor.execute(f"ALTER ROLE {ROLE} SET statement_timeout = {LIMITS.statement_ms}")
         cursor.execute(f'GRANT CONNECT ON DATABASE "{connection.settings_dict["NAME"]}" TO {ROLE}')
         cursor.execute(REFUSE_COMMIT)
+
+
+# The digest a dataset's schema was built with, kept as the schema's comment.
+DIGEST_SQL = "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s"
 
 
 def dataset_digest(size: str, seed_value: int) -> str | None:
     """The digest recorded when the schema was built, or None when it does not exist yet."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-            [schema_name(size, seed_value)],
-        )
+        cursor.execute(DIGEST_SQL, [schema_name(size, seed_value)])
         row = cursor.fetchone()
     return row[0] if row and row[0] else None
 

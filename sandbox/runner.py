@@ -1,10 +1,13 @@
-"""``run(code)``: the one way lesson and student code runs.
+"""``run(request)``: the one way lesson and learner code runs.
 
-The web process never executes submitted code. It sends it to the sandbox
-worker (``sandbox.worker``) over a Unix socket and gets back what happened:
-output, error, every SQL statement with its line, timings. This module starts
-the worker on demand (inside bubblewrap when available), restarts it when it
-died, and turns its answer into a ``RunResult``.
+The web process never executes submitted code. It sends it to the node's
+sandbox worker (``sandbox.worker``) over a Unix socket and gets back a
+``RunResult``: output, error, every SQL statement as the run's supervisor
+recorded it, timings. This module also owns the worker's life: one worker per
+server, started once by whichever of the server's processes needs it first,
+from a thread that lives as long as that process (Linux ties bubblewrap's
+``--die-with-parent`` to the thread that started it), and started again only
+when it has really died.
 """
 
 from __future__ import annotations
@@ -13,68 +16,27 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
+import queue
 import socket
 import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 
-from sandbox import analysis, isolation, pg
+from sandbox import analysis, datasets, pg
+from sandbox.contract import DatasetRef, RunRequest, RunResult
+from sandbox.worker import confine
 
-MAX_CODE_BYTES = 20 * 1024
-DEFAULT_DATASET = ("default", 1)
-WALL_SECONDS = 8.0
-CPU_SECONDS = 5
-MEMORY_MB = 512
-
-
-@dataclass(frozen=True)
-class DatasetRef:
-    size: str
-    seed: int
-
-
-@dataclass
-class RunError:
-    kind: str
-    message: str
-    line: int | None = None
-    traceback: str | None = None
-
-
-@dataclass
-class RunResult:
-    """Everything one run did, as measured; ``to_json()`` is the API's shape."""
-
-    stdout: str = ""
-    truncated: bool = False
-    error: RunError | None = None
-    queries: list[dict[str, Any]] = field(default_factory=list)
-    query_count: int = 0
-    db_ms: float = 0.0
-    wall_ms: dict[str, float] = field(default_factory=lambda: {"median": 0.0, "min": 0.0, "max": 0.0, "n": 0})
-    findings: list[dict[str, Any]] = field(default_factory=list)
-    dataset: dict[str, Any] = field(default_factory=dict)
-    latency: dict[str, float] = field(default_factory=lambda: {"per_query_ms": 0.0, "simulated_ms": 0.0})
-    probe_output: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("probe_output")
-        return data
-
-    @classmethod
-    def failure(cls, kind: str, message: str, dataset: DatasetRef | None = None) -> RunResult:
-        described = {"size": dataset.size, "seed": dataset.seed, "digest": None} if dataset else {}
-        return cls(error=RunError(kind, message), dataset=described)
+DEFAULT_DATASET = DatasetRef("default", 1)
+START_SECONDS = 60
+DYING_SECONDS = 2.0
+BUSY = "The sandbox is busy with other runs; retry in a moment."
+T = TypeVar("T")
 
 
 class WorkerUnavailable(Exception):
@@ -88,54 +50,91 @@ class _NotDelivered(WorkerUnavailable):
 def _code_version() -> str:
     """A hash of the code the worker runs: a worker of older code is never reused."""
     digest = hashlib.sha256()
-    for package in isolation.VISIBLE_PACKAGES:
-        for path in sorted((isolation.PROJECT / package).rglob("*.py")):
+    for package in confine.VISIBLE_PACKAGES:
+        for path in sorted((confine.PROJECT / package).rglob("*.py")):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
+class _Keeper:
+    """A thread that lives as long as this process and starts the worker when asked.
+
+    The worker's bubblewrap dies with the *thread* that started it; a request
+    thread ends with its request, this one never does.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[tuple[bool, Any]]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._serve, name="sandbox-worker-keeper", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            job, answer = self._jobs.get()
+            try:
+                answer.put((True, job()))
+            except BaseException as exc:
+                answer.put((False, exc))
+
+    def call(self, job: Callable[[], T]) -> T:
+        if threading.current_thread() is self._thread:
+            return job()
+        answer: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+        self._jobs.put((job, answer))
+        ok, value = answer.get()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+
 class Worker:
-    """The client side of one node's sandbox worker, shared by the process's threads."""
+    """The node's sandbox worker, seen from one process of the server.
+
+    Files in ``VAR_DIR/run`` coordinate the server's processes: the socket; a
+    lock held while one of them starts the worker; an *alive* lock that the
+    worker holds for as long as it lives (so "has it died?" is a question the
+    kernel answers, not a timeout); and the worker's pid.
+    """
 
     def __init__(self) -> None:
         run_dir = Path(settings.VAR_DIR) / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        version = _code_version()
-        # A worker serves one kind of dataset: in-memory SQLite, or PostgreSQL schemas.
+        # A worker serves one kind of dataset: staged SQLite files, or PostgreSQL schemas.
         self.postgresql = pg.enabled()
-        kind = "pg" if self.postgresql else "sqlite"
-        self.socket_path = run_dir / f"worker-{version}-{kind}.sock"
-        self.lock_path = run_dir / f"worker-{version}-{kind}.lock"
+        name = f"worker-{_code_version()}-{'pg' if self.postgresql else 'sqlite'}"
+        self.socket_path = run_dir / f"{name}.sock"
+        self.start_lock_path = run_dir / f"{name}.start"
+        self.alive_path = run_dir / f"{name}.alive"
+        self.pid_path = run_dir / f"{name}.pid"
+        self.staged_path = run_dir / f"{name}.staged"
         self.process: subprocess.Popen[bytes] | None = None
-        self._schemas: set[tuple[str, int]] = set()
-        self._lock = threading.Lock()
+        self._keeper: _Keeper | None = None
+        self._keeper_lock = threading.Lock()
 
-    def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        if self.postgresql and "dataset" in payload:
-            self._ensure_schema(payload["dataset"]["size"], int(payload["dataset"]["seed"]))
-        try:
-            return self._send(payload, timeout)
-        except _NotDelivered:
-            # No worker, or one that is dying: start another (start() checks it is really gone)
-            # and send again. A request that was delivered is never sent twice.
-            dataset = payload.get("dataset") or {}
-            self.start(DatasetRef(dataset["size"], dataset["seed"]) if dataset else None)
-            return self._send(payload, timeout)
+    # Talking to it.
 
-    def _ensure_schema(self, size: str, seed_value: int) -> None:
-        """On PostgreSQL the web side builds a dataset's schema (the worker cannot)."""
-        if (size, seed_value) not in self._schemas:
-            pg.ensure_dataset(size, seed_value)
-            self._schemas.add((size, seed_value))
+    def request(
+        self, header: dict[str, Any], body: list[dict[str, Any]] | None = None, *, timeout: float
+    ) -> dict[str, Any]:
+        """Send a request (a header line, then body lines) and return the answer; start the worker if needed."""
+        lines = body or []
+        patience = time.monotonic() + DYING_SECONDS
+        while True:
+            try:
+                return self._send(header, lines, timeout)
+            except _NotDelivered:
+                if not self.alive():
+                    break
+                if time.monotonic() > patience:  # up, but not accepting: its backlog is full
+                    return {"error": {"kind": "busy", "message": BUSY}}
+                time.sleep(0.02)  # or dying: its last processes let go of the lock in a moment
+        self.start()
+        return self._send(header, lines, timeout)
 
-    def _send(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        # The worker's main loop reads only the header; the code goes in a second
-        # line that only the run's own supervisor reads (see sandbox.worker.server).
-        header = {k: payload[k] for k in ("op", "dataset") if k in payload}
-        body = {k: v for k, v in payload.items() if k not in header}
-        message = json.dumps(header).encode() + b"\n"
-        if header.get("op") == "run":
-            message += json.dumps(body).encode() + b"\n"
+    def _send(self, header: dict[str, Any], body: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
+        message = b"".join(json.dumps(line).encode() + b"\n" for line in [header, *body])
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             try:
@@ -157,68 +156,118 @@ class Worker:
         response: dict[str, Any] = json.loads(data)
         return response
 
-    def start(self, warm: DatasetRef | None = None) -> None:
-        """Start a worker unless another thread or process just did."""
-        with self._lock, open(self.lock_path, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if self._alive():
+    # Its life.
+
+    def alive(self) -> bool:
+        """Whether a worker holds the alive lock: the kernel releases it when the worker is gone."""
+        fd = os.open(self.alive_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    def pid(self) -> int | None:
+        """The running worker's pid (its bubblewrap's, on this host), whoever started it."""
+        with contextlib.suppress(OSError, ValueError):
+            if self.alive():
+                return int(self.pid_path.read_text())
+        return None
+
+    def start(self) -> None:
+        """Start the worker unless it is alive; from the keeper thread, whoever asks."""
+        with self._keeper_lock:
+            if self._keeper is None:
+                self._keeper = _Keeper()
+        self._keeper.call(self._start)
+
+    def _start(self) -> None:
+        with open(self.start_lock_path, "w") as start_lock:
+            fcntl.flock(start_lock, fcntl.LOCK_EX)  # one process of the server starts it, the others wait
+            if self.alive():
+                self._wait_until_ready(None)
                 return
-            self._reap()
+            if self.process is not None:
+                self.process.wait()
+                self.process = None
             self.socket_path.unlink(missing_ok=True)
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(str(self.socket_path))
             listener.listen(256)
             listener.set_inheritable(True)
-            argv = ["--listen-fd", str(listener.fileno())]
-            if warm is not None:
-                argv += ["--warm", f"{warm.size}:{warm.seed}"]
-            env, sockets = isolation.worker_environment(), tuple[str, ...]()
-            if self.postgresql:
-                env |= pg.worker_environment()
-                sockets = (str(Path(env["PGHOST"]) / f".s.PGSQL.{env['PGPORT']}"),)
+            alive = os.open(self.alive_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(alive, fcntl.LOCK_EX)  # free: no worker holds it; the worker keeps it from now on
+            os.set_inheritable(alive, True)
             self.process = subprocess.Popen(
-                isolation.worker_command(argv, env, sockets),
-                pass_fds=[listener.fileno()],
-                env=env,
-                cwd=isolation.PROJECT,
+                self._command(listener.fileno(), alive),
+                pass_fds=[listener.fileno(), alive],
+                env=self._environment(),
+                cwd=confine.PROJECT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            os.close(alive)
             listener.close()
-            deadline = time.monotonic() + 60
-            while not self._alive():
-                if self.process.poll() is not None:
-                    raise WorkerUnavailable(f"the sandbox worker exited ({self.process.returncode})")
-                if time.monotonic() > deadline:
-                    raise WorkerUnavailable("the sandbox worker did not start within 60 s")
-                time.sleep(0.05)
+            self.pid_path.write_text(str(self.process.pid))
+            self._wait_until_ready(self.process)
 
-    def _alive(self) -> bool:
-        try:
-            return bool(self._send({"op": "ping"}, timeout=2).get("ok"))
-        except (OSError, ValueError, WorkerUnavailable):
-            return False
+    def _environment(self) -> dict[str, str]:
+        env = confine.worker_environment()
+        if self.postgresql:
+            env |= pg.worker_environment()
+        return env
 
-    def _reap(self) -> None:
-        """Make sure a worker this process started and that stopped answering is gone."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
+    def _command(self, listener: int, alive: int) -> list[str]:
+        argv = ["--listen-fd", str(listener), "--alive-fd", str(alive)]
+        sockets: tuple[str, ...] = ()
+        env = self._environment()
+        if self.postgresql:
+            sockets = (str(Path(env["PGHOST"]) / f".s.PGSQL.{env['PGPORT']}"),)
+            argv += ["--hide", env["PGHOST"]]
+        if confine.bwrap_path() is None:  # no bubblewrap: the real paths, and a staging directory of our own
+            self.staged_path.mkdir(exist_ok=True)
+            argv += ["--datasets", str(datasets.directory()), "--staged", str(self.staged_path)]
+        return confine.worker_command(argv, env, datasets=datasets.directory(), sockets=sockets)
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes] | None) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            with contextlib.suppress(OSError, ValueError, WorkerUnavailable):
+                if self._send({"op": "ping"}, [], timeout=2).get("ok"):
+                    return
+            if process is not None and process.poll() is not None:
+                raise WorkerUnavailable(f"the sandbox worker exited ({process.returncode})")
+            if process is None and not self.alive():
+                raise WorkerUnavailable("the sandbox worker exited while starting")
+            if time.monotonic() > deadline:
+                raise WorkerUnavailable(f"the sandbox worker did not start within {START_SECONDS} s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, ValueError, WorkerUnavailable):
-            self._send({"op": "shutdown"}, timeout=2)
+            self._send({"op": "shutdown"}, [], timeout=2)
         if self.process is not None:
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
             self.process = None
 
 
 _worker: Worker | None = None
 _worker_lock = threading.Lock()
+
+
+def _forget_in_a_forked_child() -> None:
+    """A forked server process (gunicorn's) starts with no keeper thread: it must not use the parent's."""
+    global _worker, _worker_lock
+    _worker, _worker_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_a_forked_child)
 
 
 def worker() -> Worker:
@@ -234,85 +283,61 @@ def current_dataset() -> DatasetRef:
     from blog.seed import live_dataset
 
     live = live_dataset()
-    return DatasetRef(live.size, live.seed) if live else DatasetRef(*DEFAULT_DATASET)
+    return DatasetRef(live.size, live.seed) if live else DEFAULT_DATASET
+
+
+def _header(op: str, dataset: DatasetRef) -> dict[str, Any]:
+    return {"op": op, "dataset": {"size": dataset.size, "seed": dataset.seed}}
 
 
 def prepare(dataset: DatasetRef) -> dict[str, Any]:
-    """Build ``dataset`` in the worker now, so the next run on it starts warm."""
-    return worker().request(
-        {"op": "prepare", "dataset": {"size": dataset.size, "seed": dataset.seed}}, timeout=120
-    )
+    """Prepare ``dataset`` now (the slow part), then have the worker open it, so the next run starts warm."""
+    datasets.ensure_cached(dataset)
+    return worker().request(_header("prepare", dataset), timeout=120)
 
 
 def dataset_digest(dataset: DatasetRef) -> str:
-    """The worker's dataset digest recomputed now: proof that no run changed it."""
-    response = worker().request(
-        {"op": "digest", "dataset": {"size": dataset.size, "seed": dataset.seed}}, timeout=120
-    )
+    """The digest of the worker's copy of ``dataset``, recomputed now: proof that no run changed it."""
+    datasets.ensure_cached(dataset)
+    response = worker().request(_header("digest", dataset), timeout=120)
+    if "digest" not in response:
+        raise WorkerUnavailable(str(response.get("error")))
     return str(response["digest"])
 
 
-def run(
-    code: str,
-    *,
-    repeat: int = 1,
-    latency_ms: float = 0,
-    dataset: DatasetRef | None = None,
-    probe: str | None = None,
-) -> RunResult:
-    """Run ``code`` in the sandbox and report everything it did to the database.
+def run(request: RunRequest) -> RunResult:
+    """Run ``request`` in the sandbox and report everything it did to the database.
 
-    ``repeat`` runs it that many times, each in a fresh process, for the timing
-    median and spread; output, queries and findings come from the first run.
-    ``latency_ms`` adds a simulated network round trip before each statement.
-    ``dataset`` defaults to the live one. ``probe`` is grader code run after
-    ``code`` in the same process, whose output is returned separately.
+    Output, queries and findings come from the first repeat; the timing is the
+    median and spread of all of them. ``probe_output`` is the grader's probe's.
     """
-    dataset = dataset or current_dataset()
-    if len(code.encode()) > MAX_CODE_BYTES:
-        return RunResult.failure(
-            "forbidden", f"The code is over {MAX_CODE_BYTES // 1024} KB; shorten it.", dataset
-        )
-    repeat = max(1, min(int(repeat), 20))
-    request = {
-        "op": "run",
-        "code": code,
-        "repeat": repeat,
-        "latency_ms": max(0.0, min(float(latency_ms), 50.0)),
-        "dataset": {"size": dataset.size, "seed": dataset.seed},
-        "probe": probe,
-        "wall_seconds": WALL_SECONDS,
-        "cpu_seconds": CPU_SECONDS,
-        "memory_mb": MEMORY_MB,
-    }
+    request = request.clamped()
+    dataset = request.dataset or current_dataset()
+    refusal = request.refusal()
+    if refusal is not None:
+        return RunResult.failure(refusal.kind, refusal.message, dataset)
+    limits = request.limits
+    body: list[dict[str, Any]] = [
+        {
+            "code": request.code,
+            "repeat": request.repeat,
+            "latency_ms": request.latency_ms,
+            "limits": limits.to_json(),
+            "probed": request.probe is not None,
+        },
+        {"probe": request.probe},
+    ]
     try:
-        response = worker().request(request, timeout=repeat * (WALL_SECONDS + 2) + 120)
+        datasets.ensure_cached(dataset)
+        timeout = limits.queue_seconds + request.repeat * (limits.wall_seconds + 10) + 120
+        response = worker().request(_header("run", dataset), body, timeout=timeout)
     except (OSError, ValueError, WorkerUnavailable) as exc:
         return RunResult.failure(
             "internal", f"The sandbox stopped unexpectedly ({exc}). Run it again.", dataset
         )
-    return _result(response, request, dataset)
-
-
-def _result(response: dict[str, Any], request: dict[str, Any], dataset: DatasetRef) -> RunResult:
-    if "queries" not in response:  # the worker could not even start the run
+    if "result" not in response:  # the worker could not even start the run: busy, or broken
         error = response.get("error") or {"kind": "internal", "message": "No answer."}
-        return RunResult.failure(error["kind"], error["message"], dataset)
-    error = response.get("error")
-    queries = response["queries"]
-    return RunResult(
-        stdout=response["stdout"],
-        truncated=response["truncated"],
-        error=RunError(**error) if error else None,
-        queries=queries,
-        query_count=response["query_count"],
-        db_ms=round(response["db_ms"], 3),
-        wall_ms={k: round(v, 3) if k != "n" else v for k, v in response["wall_ms"].items()},
-        findings=[f.to_json() for f in analysis.findings(queries)],
-        dataset=response["dataset"],
-        latency={
-            "per_query_ms": request["latency_ms"],
-            "simulated_ms": round(response["simulated_ms"], 3),
-        },
-        probe_output=response.get("probe_output"),
-    )
+        return RunResult.failure(error.get("kind", "internal"), error.get("message", "No answer."), dataset)
+    result = RunResult.from_json(response["result"], probe_output=response.get("probe_output"))
+    findings = analysis.findings(result.queries)
+    return RunResult(**{**vars(result), "findings": findings})

@@ -9,12 +9,13 @@ from markdown_it import MarkdownIt
 from config.requests import HtmxHttpRequest
 from lessons import loader as lessons
 from sandbox import exercises, grading, progress, runner, throttle
+from sandbox.contract import LIMITS, RunRequest, RunResult
 from sandbox.models import Snippet
 
 RETRY_AFTER_SECONDS = 2
 
 
-def _run_json(data: dict[str, Any], result: runner.RunResult) -> JsonResponse:
+def _run_json(data: dict[str, Any], result: RunResult) -> JsonResponse:
     """A run's JSON; a busy sandbox answers 429 with Retry-After."""
     if result.error and result.error.kind == "busy":
         response = JsonResponse(data, status=429)
@@ -30,8 +31,8 @@ def _json_code(request: HttpRequest) -> dict[str, Any] | JsonResponse:
         return JsonResponse({"error": 'The body must be JSON like {"code": "..."}.'}, status=400)
     if not isinstance(payload, dict) or not isinstance(payload.get("code"), str):
         return JsonResponse({"error": 'Send a JSON object with a "code" string.'}, status=400)
-    if len(payload["code"].encode()) > runner.MAX_CODE_BYTES:
-        return JsonResponse({"error": f"The code is over {runner.MAX_CODE_BYTES // 1024} KB."}, status=400)
+    if len(payload["code"].encode()) > LIMITS.code_bytes:
+        return JsonResponse({"error": f"The code is over {LIMITS.code_bytes // 1024} KB."}, status=400)
     return payload
 
 
@@ -53,7 +54,7 @@ def api_run(request: HttpRequest) -> HttpResponse:
         latency = float(payload.get("latency_ms", 0))
     except (TypeError, ValueError):
         return JsonResponse({"error": "repeat and latency_ms must be numbers."}, status=400)
-    result = runner.run(payload["code"], repeat=repeat, latency_ms=latency)
+    result = runner.run(RunRequest(payload["code"], repeat=repeat, latency_ms=latency))
     return _run_json(result.to_json(), result)
 
 
@@ -106,7 +107,7 @@ def exercise_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     code = request.POST.get("code", "")
-    result = runner.run(code)
+    result = runner.run(RunRequest(code))
     if request.htmx:
         return render(request, "sandbox/exercise.html#outcome", {"result": result, "exercise": exercise})
     return _exercise_page(request, exercise, code=code, result=result)
@@ -153,7 +154,7 @@ def playground(request: HttpRequest) -> HttpResponse:
 @throttle.limited("runs")
 def playground_run(request: HtmxHttpRequest) -> HttpResponse:
     code = request.POST.get("code", "")
-    result = runner.run(code, repeat=3)
+    result = runner.run(RunRequest(code, repeat=3))
     if request.POST.get("share"):
         snippet = Snippet.objects.create(code=code, result=result.to_json())
         return redirect("sandbox:snippet", snippet.pk)

@@ -42,6 +42,22 @@ def _a_sandbox_worker_of_our_own(tmp_path_factory: pytest.TempPathFactory) -> It
         runner._worker.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sandbox_datasets_are_not_the_test_database(django_db_blocker: Any) -> Iterator[None]:
+    """A SQLite dataset for the sandbox is a file of its own: building it never touches the test database."""
+    from sandbox import datasets
+
+    original = datasets._build
+
+    def build(dataset: Any) -> str:
+        with django_db_blocker.unblock():
+            return original(dataset)
+
+    datasets._build = build
+    yield
+    datasets._build = original
+
+
 @pytest.fixture
 def task_worker(transactional_db: None) -> Iterator[Worker]:
     """The tasks backend's own worker, polling in a thread as `manage.py db_worker` would."""

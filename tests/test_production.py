@@ -5,6 +5,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.cookiejar import CookieJar
+from pathlib import Path
 
 import pytest
 
@@ -71,4 +72,6 @@ def test_production_runs_code_in_the_sandbox_with_csrf(production: str) -> None:
     assert body["stdout"] == "20\n"
     assert body["dataset"]["size"] == "tiny"
     health = json.loads(urllib.request.urlopen(production + "/healthz").read())
+    worker = health.pop("sandbox")["worker"]
     assert health == {"status": "ok", "database": "sqlite", "isolation": "bubblewrap"}
+    assert isinstance(worker, int) and Path(f"/proc/{worker}").exists()

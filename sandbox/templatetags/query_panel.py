@@ -10,16 +10,18 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import SqlLexer
 
 from sandbox import analysis
+from sandbox.contract import Query
 
 register = template.Library()
 MAX_SHOWN = 200
 
 
 @register.filter
-def folded(queries: list[dict[str, Any]]) -> dict[str, Any]:
+def folded(queries: list[Query] | list[dict[str, Any]]) -> dict[str, Any]:
     """Consecutive identical statements as one entry with ``times``: the first MAX_SHOWN
-    (``shown``) and how many entries that leaves out (``hidden``)."""
-    entries = analysis.fold(queries)
+    (``shown``) and how many entries that leaves out (``hidden``). A shared snippet's
+    stored result holds them as JSON."""
+    entries = analysis.fold(q if isinstance(q, Query) else Query.from_json(q) for q in queries)
     return {"shown": entries[:MAX_SHOWN], "hidden": max(0, len(entries) - MAX_SHOWN)}
 
 

@@ -1,8 +1,8 @@
 """Settings of the sandbox worker: no secrets, no app database, only the blog.
 
-Every dataset lives in an in-memory SQLite database built by the worker itself
-from (size, seed); the app's database, its credentials and its SECRET_KEY are
-never visible here.
+Runs use the datasets the web side prepared: a staged copy of a SQLite file, or a
+schema of the app's PostgreSQL reached as the sandbox role. The app's own
+database, its credentials and its SECRET_KEY are never visible here.
 """
 
 import os
@@ -18,8 +18,8 @@ DATABASES: dict[str, dict[str, object]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
 }
 if os.environ.get("QUERYLAB_SANDBOX_DATABASE") == "postgresql":
-    # The sandbox role over the server's Unix socket (see sandbox/pg.py). Each run
-    # opens its own connection, with its dataset's schema as search_path.
+    # The sandbox role over the server's Unix socket (see sandbox/pg.py). Each run's
+    # supervisor opens its own connection, with its dataset's schema as search_path.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
@@ -31,6 +31,5 @@ if os.environ.get("QUERYLAB_SANDBOX_DATABASE") == "postgresql":
             "OPTIONS": {},
         }
     }
-STATEMENT_TIMEOUT_MS = int(os.environ.get("QUERYLAB_STATEMENT_TIMEOUT_MS", "5000"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = None

@@ -58,6 +58,18 @@ def test_healthz_reports_the_database_and_isolation(db: None, client: Client) ->
     assert body["isolation"] in {"bubblewrap", "reduced"}
 
 
+def test_healthz_names_the_running_sandbox_worker_and_never_starts_one(db: None, client: Client) -> None:
+    from sandbox import runner
+
+    worker = runner.worker()
+    worker.stop()
+    assert client.get("/healthz").json()["sandbox"] == {"worker": None}
+    assert worker.pid() is None
+    worker.start()
+    assert client.get("/healthz").json()["sandbox"] == {"worker": worker.pid()}
+    assert worker.pid() is not None
+
+
 def test_the_dataset_api_describes_the_live_dataset(tiny: Dataset, client: Client) -> None:
     body = client.get("/api/dataset").json()
     assert body == {
@@ -91,13 +103,13 @@ def test_counts_keep_model_order_when_read_back(tiny: Dataset) -> None:
 def test_without_bubblewrap_health_says_reduced_and_every_page_shows_a_banner(
     tiny: Dataset, client: Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from sandbox import isolation
+    from sandbox.worker import confine
 
     monkeypatch.setenv("PATH", str(tmp_path))
-    isolation.bwrap_path.cache_clear()
+    confine.bwrap_path.cache_clear()
     try:
         assert client.get("/healthz").json()["isolation"] == "reduced"
         for url in ["/", "/blog/", "/lessons/", "/exercises/", "/playground/"]:
             assert "Reduced isolation." in client.get(url).text
     finally:
-        isolation.bwrap_path.cache_clear()
+        confine.bwrap_path.cache_clear()

@@ -14,6 +14,7 @@ from blog.models import Dataset
 from instructor import resets
 from instructor.models import ResetJob
 from sandbox import exercises
+from sandbox.contract import DatasetRef
 from sandbox.models import Progress, Snippet
 from tests.nodes import manage, node_env
 
@@ -156,7 +157,7 @@ def test_runs_during_a_reset_see_the_old_or_the_new_dataset_never_a_mix(
 
     old = seed.seed("tiny", 1)
     new_counts = seed.SIZES["default"]
-    new_digest = runner.prepare(runner.DatasetRef("default", 6))["dataset"]["digest"]
+    new_digest = runner.prepare(DatasetRef("default", 6))["dataset"]["digest"]
     expected = {old.digest: (20, 60), new_digest: (new_counts.articles, new_counts.comments)}
     results: list[dict[str, object]] = []
     stop = threading.Event()

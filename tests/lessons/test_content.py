@@ -5,6 +5,7 @@ from django.test import Client
 
 from lessons import loader
 from sandbox import analysis, exercises, runner
+from sandbox.contract import DatasetRef, RunRequest, RunResult
 
 BLOCKS = [block for lesson in loader.all_lessons() for block in lesson.blocks]
 
@@ -13,9 +14,9 @@ def block_id(block: loader.Block) -> str:
     return f"{block.lesson}-{block.compare}-{block.variant}"
 
 
-def rows_iterated(block: loader.Block, result: runner.RunResult, dataset: runner.DatasetRef) -> int:
+def rows_iterated(block: loader.Block, result: RunResult, dataset: runner.DatasetRef) -> int:
     if block.n:
-        counted = runner.run(f"print({block.n})", dataset=dataset)
+        counted = runner.run(RunRequest(f"print({block.n})", dataset=dataset))
         assert counted.error is None, counted.error
         return int(counted.stdout)
     return max((g.count for g in analysis.groups(result.queries)), default=0)
@@ -25,8 +26,8 @@ def rows_iterated(block: loader.Block, result: runner.RunResult, dataset: runner
 @pytest.mark.parametrize("size", ["tiny", "small"])
 @pytest.mark.parametrize("block", BLOCKS, ids=block_id)
 def test_every_block_sends_the_queries_it_declares(block: loader.Block, size: str) -> None:
-    dataset = runner.DatasetRef(size, 1)
-    result = runner.run(block.code, dataset=dataset)
+    dataset = DatasetRef(size, 1)
+    result = runner.run(RunRequest(block.code, dataset=dataset))
     if block.raises:
         assert result.error is not None
         assert result.error.kind == "exception"
@@ -45,8 +46,8 @@ def test_every_block_sends_the_queries_it_declares(block: loader.Block, size: st
     ids=lambda c: f"{c.bad.lesson}-{c.id}",
 )
 def test_in_every_comparison_the_good_variant_sends_no_more_queries(comparison: loader.Comparison) -> None:
-    dataset = runner.DatasetRef("small", 1)
-    bad, good = (runner.run(b.code, dataset=dataset) for b in comparison.variants)
+    dataset = DatasetRef("small", 1)
+    bad, good = (runner.run(RunRequest(b.code, dataset=dataset)) for b in comparison.variants)
     assert good.error is None
     assert bad.error is not None or good.query_count <= bad.query_count
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from sandbox import analysis, runner
+from sandbox.contract import DatasetRef, Finding, Query, RunRequest, RunResult
 
-SMALL = runner.DatasetRef("small", 1)
+SMALL = DatasetRef("small", 1)
 VERBS = ("add ", "use ", "build ", "filter ", "fetch ")
 
 
@@ -31,14 +32,14 @@ class Case:
     count: int | None = 10  # statements on the line; None when the data decides
 
 
-def run(code: str) -> runner.RunResult:
-    result = runner.run(textwrap.dedent(code).strip() + "\n", dataset=SMALL)
+def run(code: str) -> RunResult:
+    result = runner.run(RunRequest(textwrap.dedent(code).strip() + "\n", dataset=SMALL))
     assert result.error is None, result.error
     return result
 
 
-def counted_on(result: runner.RunResult, line: int) -> int:
-    return sum(1 for q in result.queries if q["line"] == line and not q["control"])
+def counted_on(result: RunResult, line: int) -> int:
+    return sum(1 for q in result.queries if q.line == line and not q.control)
 
 
 def expected_message(line: int, count: int, relation: str, fix: str) -> str:
@@ -425,17 +426,17 @@ def test_the_bad_code_gets_exactly_one_finding_and_the_fixed_code_none(case: Cas
     count = counted_on(bad, case.line)
     if case.count is not None:
         assert count == case.count
-    assert finding == {
+    assert finding.to_json() == {
         "kind": "n_plus_one",
         "line": case.line,
         "count": count,
         "relation": case.relation,
         "fix": case.fix,
         "message": expected_message(case.line, count, case.relation, case.fix),
-        "sql": finding["sql"],
+        "sql": finding.sql,
     }
-    on_line = {analysis.shape(q["sql"]) for q in bad.queries if q["line"] == case.line}
-    assert finding["sql"] in on_line
+    on_line = {analysis.shape(q.sql) for q in bad.queries if q.line == case.line}
+    assert finding.sql in on_line
 
     assert fixed.findings == []
     assert fixed.query_count < bad.query_count
@@ -457,7 +458,7 @@ def test_two_lazy_relations_read_on_one_line_are_two_findings_each_named_from_th
             print(describe(comment))
         """
     )
-    assert [(f["line"], f["relation"], f["fix"]) for f in result.findings] == [
+    assert [(f["line"], f["relation"], f["fix"]) for f in map(Finding.to_json, result.findings)] == [
         (2, "comment.author", 'select_related("author")'),
         (2, "comment.article", 'select_related("article")'),
     ]
@@ -471,7 +472,7 @@ def test_a_relation_two_hops_away_is_named_from_the_lazily_loaded_object() -> No
             print(comment.article.author.username)
         """
     )
-    assert [(f["line"], f["relation"]) for f in result.findings] == [
+    assert [(f["line"], f["relation"]) for f in map(Finding.to_json, result.findings)] == [
         (2, "comment.article"),
         (3, "article.author"),
     ]
@@ -485,7 +486,7 @@ def test_a_nested_loop_without_prefetch_reports_both_levels() -> None:
                 print(comment.author.username)
         """
     )
-    assert [(f["line"], f["relation"]) for f in result.findings] == [
+    assert [(f["line"], f["relation"]) for f in map(Finding.to_json, result.findings)] == [
         (2, "article.comments.all()"),
         (3, "comment.author"),
     ]
@@ -499,7 +500,7 @@ def test_a_count_between_the_list_and_the_lazy_load_is_not_taken_for_its_source(
             print(article.author.username, n)
         """
     )
-    assert [(f["line"], f["relation"]) for f in result.findings] == [
+    assert [(f["line"], f["relation"]) for f in map(Finding.to_json, result.findings)] == [
         (2, "article.comments.count()"),
         (3, "article.author"),
     ]
@@ -512,7 +513,7 @@ def test_a_deferred_foreign_key_is_named_by_its_field() -> None:
             print(article.author_id)
         """
     )
-    assert [(f["relation"], f["fix"]) for f in result.findings] == [
+    assert [(f["relation"], f["fix"]) for f in map(Finding.to_json, result.findings)] == [
         ("article.author (deferred)", 'add "author" to only(), or take it out of defer()')
     ]
 
@@ -524,7 +525,7 @@ NEGATIVES = {
         """
         Tag.objects.bulk_create([Tag(name=f"t{i}", slug=f"t{i}") for i in range(10)], batch_size=3)
         """,
-        lambda qs: sum(q["sql"].startswith("INSERT") for q in qs) == 4,
+        lambda qs: sum(q.sql.startswith("INSERT") for q in qs) == 4,
     ),
     "bulk_update with batch_size": (
         """
@@ -533,47 +534,47 @@ NEGATIVES = {
             article.views = 0
         Article.objects.bulk_update(articles, ["views"], batch_size=3)
         """,
-        lambda qs: sum(q["sql"].startswith("UPDATE") and q["line"] == 4 for q in qs) == 4,
+        lambda qs: sum(q.sql.startswith("UPDATE") and q.line == 4 for q in qs) == 4,
     ),
     "queryset delete() of many rows": (
         """
         Comment.objects.filter(article_id__in=[1, 2, 3, 4, 5]).delete()
         """,
-        lambda qs: any(q["sql"].startswith("DELETE") for q in qs),
+        lambda qs: any(q.sql.startswith("DELETE") for q in qs),
     ),
     "iterator(chunk_size) with prefetch_related": (
         """
         for article in Article.objects.prefetch_related("tags").iterator(chunk_size=20):
             len(article.tags.all())
         """,
-        lambda qs: sum(q["line"] == 1 for q in qs) == 11,
+        lambda qs: sum(q.line == 1 for q in qs) == 11,
     ),
     "two different queries on one line": (
         """
         for pk in (1, 2):
             print(Article.objects.filter(pk=pk).count(), Author.objects.filter(pk=pk).count())
         """,
-        lambda qs: sum(q["line"] == 2 for q in qs) == 4,
+        lambda qs: sum(q.line == 2 for q in qs) == 4,
     ),
     "several different queries on one line": (
         """
         print(Article.objects.count(), Author.objects.count(), Tag.objects.count(), Comment.objects.count())
         """,
-        lambda qs: sum(q["line"] == 1 for q in qs) == 4,
+        lambda qs: sum(q.line == 1 for q in qs) == 4,
     ),
     "a loop of only 2 repeated queries": (
         """
         for article in Article.objects.order_by("id")[:2]:
             print(article.author.username)
         """,
-        lambda qs: sum(q["line"] == 2 for q in qs) == 2,
+        lambda qs: sum(q.line == 2 for q in qs) == 2,
     ),
     "FETCH_PEERS loads a relation for every peer at once": (
         """
         for article in Article.objects.fetch_mode(FETCH_PEERS).order_by("id")[:10]:
             print(article.author.username, article.category.name)
         """,
-        lambda qs: sum(q["line"] == 2 for q in qs) == 2,
+        lambda qs: sum(q.line == 2 for q in qs) == 2,
     ),
     "the same statement from three different lines": (
         """
@@ -581,7 +582,7 @@ NEGATIVES = {
         b = Article.objects.filter(pk=2).first()
         c = Article.objects.filter(pk=3).first()
         """,
-        lambda qs: len({analysis.shape(q["sql"]) for q in qs}) == 1 and len(qs) == 3,
+        lambda qs: len({analysis.shape(q.sql) for q in qs}) == 1 and len(qs) == 3,
     ),
 }
 
@@ -590,7 +591,7 @@ NEGATIVES = {
 def test_code_without_an_n_plus_one_gets_no_finding(name: str) -> None:
     code, ran_as_expected = NEGATIVES[name]
     result = run(code)
-    assert ran_as_expected(result.queries), [(q["line"], q["sql"][:80]) for q in result.queries]
+    assert ran_as_expected(result.queries), [(q.line, q.sql[:80]) for q in result.queries]
     assert result.findings == []
 
 
@@ -629,9 +630,8 @@ def test_shape_makes_statements_that_differ_only_in_values_equal() -> None:
 # --- groups() --------------------------------------------------------------------------------
 
 
-def q(sql: str, params: list[Any] | None = None, line: int | None = 1, **extra: Any) -> dict[str, Any]:
-    return {"sql": sql, "params": params, "ms": 1.0, "line": line, "many": False, "control": False,
-            "error": None, **extra}  # fmt: skip
+def q(sql: str, params: list[Any] | None = None, line: int | None = 1, **extra: Any) -> Query:
+    return Query(sql, params, 1.0, line=line, **extra)
 
 
 BY_ID = 'SELECT * FROM "blog_author" WHERE "blog_author"."id" = %s'
@@ -670,8 +670,19 @@ def test_findings_of_hand_written_queries_need_three_statements_from_one_line() 
     assert analysis.findings([listing, *loads]) == []
     (finding,) = analysis.findings([listing, *loads, q(BY_ID, [3], line=2)])
     assert (finding.line, finding.count, finding.relation) == (2, 3, "article.author")
-    spread = [q(BY_ID, [i], line=i) for i in (1, 2, 3)]
-    assert analysis.findings([listing, *spread]) == []
+
+
+def test_statements_spread_over_lines_still_make_a_finding_placed_nowhere() -> None:
+    """The line is the child's word: it places a finding and cannot hide a real one."""
+    listing = q('SELECT "blog_article"."id", "blog_article"."author_id" FROM "blog_article"', [])
+    for lines in ((1, 2, 3), (4, 4, 5, 5), (7, 8, 9, 10, 11)):
+        honest = [q(BY_ID, [i], line=line) for i, line in enumerate(lines)]
+        assert analysis.findings([listing, *honest]) == []
+    for lines in ((1, 2, 3, 4, 5, 6), (1, 1, 2, 2, 3, 3, 4, 4), tuple(range(50))):
+        spread = [q(BY_ID, [i], line=line) for i, line in enumerate(lines)]
+        (finding,) = analysis.findings([listing, *spread])
+        assert (finding.line, finding.count, finding.relation) == (None, len(lines), "article.author")
+        assert finding.message.startswith(f"your code runs {len(lines)} similar queries")
 
 
 def test_a_finding_without_a_line_says_your_code() -> None:
@@ -714,7 +725,7 @@ def test_fold_never_merges_statements_from_different_lines_or_with_different_out
 
 def test_fold_leaves_its_input_untouched() -> None:
     queries = [q(BY_ID, [1]), q(BY_ID, [1])]
-    before = json.dumps(queries)
+    before = [query.to_json() for query in queries]
     assert analysis.fold(queries)[0]["times"] == 2
-    assert json.dumps(queries) == before
+    assert [query.to_json() for query in queries] == before
     assert analysis.fold([]) == []

@@ -1,63 +1,57 @@
-"""QueryLog in-process: every statement the backend executes, with the line of the code that sent it."""
+"""The supervisor's record: every statement a run sent, as its database received it.
+
+Each test runs real code through ``runner.run`` on the tiny dataset and reads the
+record that comes back: the SQL and parameters, the line (the child's word, shown
+only), the rows, the time, transaction control listed but not counted, errors.
+"""
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import json
 import re
 import textwrap
-import time
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
-from blog.models import Article, Author, Category, Comment, Dataset, Tag
-from sandbox import capture
-from sandbox.capture import STUDENT_FILENAME, QueryLog
+from sandbox import capture, runner
+from sandbox.contract import DatasetRef, Query, RunRequest, RunResult
 
-
-def run_captured(code: str, log: QueryLog | None = None) -> tuple[QueryLog, dict[str, Any]]:
-    """Compile ``code`` as the student's and run it with the log installed."""
-    log = log or QueryLog()
-    compiled = compile(textwrap.dedent(code).strip() + "\n", STUDENT_FILENAME, "exec")
-    names: dict[str, Any] = {
-        "Article": Article,
-        "Author": Author,
-        "Category": Category,
-        "Comment": Comment,
-        "Tag": Tag,
-        "connection": connection,
-        "transaction": transaction,
-        "datetime": datetime,
-        "decimal": decimal,
-    }
-    with log.capture(connection):
-        exec(compiled, names)
-    return log, names
+TINY = DatasetRef("tiny", 1)
+SMALL = DatasetRef("small", 1)
 
 
-def lines_by_verb(log: QueryLog) -> list[tuple[str, int | None]]:
-    return [(q.sql.split()[0].upper(), q.line) for q in log.queries]
+def run(code: str, **kwargs: Any) -> RunResult:
+    result = runner.run(RunRequest(textwrap.dedent(code).strip() + "\n", dataset=TINY, **kwargs))
+    assert result.error is None, result.error
+    return result
 
 
-def test_an_orm_select_is_captured_with_its_line(tiny: Dataset) -> None:
-    log, names = run_captured(
+def counted(result: RunResult) -> list[Query]:
+    return [q for q in result.queries if not q.control]
+
+
+def test_an_orm_select_is_recorded_with_its_line_and_its_rows() -> None:
+    result = run(
         """
         first = 1
         titles = [a.title for a in Article.objects.order_by("id")]
+        print(len(titles))
         """
     )
-    (query,) = log.queries
+    (query,) = result.queries
     assert query.sql.startswith('SELECT "blog_article"."id"')
-    assert (query.line, query.many, query.control, query.error) == (2, False, False, None)
-    assert len(names["titles"]) == 20
-    assert log.query_count == 1
+    assert (query.line, query.many, query.control, query.error, query.rows) == (2, False, False, None, 20)
+    assert result.stdout == "20\n"
+    assert result.query_count == 1
+    assert query.ms > 0
 
 
-def test_create_update_save_and_delete_are_each_captured_on_their_own_line(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_create_update_save_and_delete_are_each_recorded_on_their_own_line_with_the_rows_they_changed() -> (
+    None
+):
+    result = run(
         """
         tag = Tag.objects.create(name="fresh", slug="fresh")
         Tag.objects.filter(pk=tag.pk).update(name="fresher")
@@ -66,82 +60,109 @@ def test_create_update_save_and_delete_are_each_captured_on_their_own_line(tiny:
         Comment.objects.filter(pk=1).delete()
         """
     )
-    counted = [(q.sql.split()[0], q.line) for q in log.counted]
-    assert counted == [("INSERT", 1), ("UPDATE", 2), ("UPDATE", 4), ("DELETE", 5)]
-    assert 'INSERT INTO "blog_tag"' in log.counted[0].sql
-    assert log.counted[0].params == ["fresh", "fresh"]
-    assert log.counted[2].params == ["fresh", "fresher", log.counted[1].params[-1]]
+    statements = [(q.sql.split()[0], q.line) for q in counted(result)]
+    assert statements == [("INSERT", 1), ("UPDATE", 2), ("UPDATE", 4), ("DELETE", 5)]
+    insert, update, save, delete = counted(result)
+    assert 'INSERT INTO "blog_tag"' in insert.sql
+    assert insert.params == ["fresh", "fresh"]
+    assert save.params == ["fresh", "fresher", update.params[-1]] if update.params else False
+    assert (update.rows, save.rows, delete.rows) == (1, 1, 1)
 
 
-def test_raw_and_cursor_sql_are_captured_like_the_orm(tiny: Dataset) -> None:
-    log, names = run_captured(
+def test_raw_and_cursor_sql_are_recorded_like_the_orm() -> None:
+    result = run(
         """
         rows = list(Article.objects.raw("SELECT id, title FROM blog_article WHERE id < %s", [4]))
         with connection.cursor() as cursor:
             cursor.execute("SELECT COUNT(*) FROM blog_tag WHERE id > %s", [2])
             count = cursor.fetchone()[0]
+        print(len(rows), count)
         """
     )
-    assert [(q.sql, q.params, q.line) for q in log.queries] == [
+    assert [(q.sql, q.params, q.line) for q in result.queries] == [
         ("SELECT id, title FROM blog_article WHERE id < %s", [4], 1),
         ("SELECT COUNT(*) FROM blog_tag WHERE id > %s", [2], 3),
     ]
-    assert len(names["rows"]) == 3
-    assert names["count"] == 6
+    assert result.stdout == "3 6\n"
 
 
-def test_executemany_is_one_statement_marked_many_with_its_parameter_sets_counted(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_the_drivers_own_connection_and_cursor_are_the_supervisors_too() -> None:
+    """``connection.connection``, ``cursor.cursor`` and ``cursor.connection``: every way in is recorded."""
+    result = run(
+        """
+        connection.ensure_connection()
+        raw = connection.connection
+        print(raw.execute("SELECT COUNT(*) FROM blog_tag").fetchone()[0])
+        wrapped = connection.cursor()
+        print(wrapped.cursor.execute("SELECT COUNT(*) FROM blog_author").fetchone()[0])
+        print(wrapped.cursor.connection.cursor().execute("SELECT 1").fetchone()[0])
+        """
+    )
+    assert result.stdout == "8\n5\n1\n"
+    assert [q.sql for q in result.queries] == [
+        "SELECT COUNT(*) FROM blog_tag",
+        "SELECT COUNT(*) FROM blog_author",
+        "SELECT 1",
+    ]
+    assert result.query_count == 3
+
+
+def test_executemany_is_one_statement_marked_many_with_its_parameter_sets_counted() -> None:
+    result = run(
         """
         rows = [(f"many-{i}", f"many-{i}") for i in range(3)]
         with connection.cursor() as cursor:
             cursor.executemany("INSERT INTO blog_tag (name, slug) VALUES (%s, %s)", rows)
+        print(Tag.objects.filter(name__startswith="many-").count())
         """
     )
-    (query,) = log.queries
-    assert (query.many, query.line, query.params) == (True, 3, ["<3 parameter sets>"])
-    assert Tag.objects.filter(name__startswith="many-").count() == 3
+    insert, select = result.queries
+    assert (insert.many, insert.line, insert.params, insert.rows) == (True, 3, ["<3 parameter sets>"], 3)
+    assert result.stdout == "3\n"
 
 
-def test_savepoints_of_atomic_are_recorded_as_transaction_control_and_not_counted(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_savepoints_of_atomic_are_recorded_as_transaction_control_and_not_counted() -> None:
+    result = run(
         """
         with transaction.atomic():
-            Tag.objects.create(name="inside", slug="inside")
+            with transaction.atomic():
+                Tag.objects.create(name="inside", slug="inside")
         after = Tag.objects.count()
         """
     )
-    assert [(q.sql.split()[0], q.control, q.line) for q in log.queries] == [
-        ("SAVEPOINT", True, 1),
-        ("INSERT", False, 2),
-        ("RELEASE", True, 1),
-        ("SELECT", False, 3),
+    kinds = [(q.sql.split()[0], q.control) for q in result.queries]
+    assert kinds[1:] == [
+        ("SAVEPOINT", True),
+        ("INSERT", False),
+        ("RELEASE", True),
+        ("COMMIT", True),
+        ("SELECT", False),
     ]
-    assert log.query_count == 2
-    assert [q.sql.split()[0] for q in log.counted] == ["INSERT", "SELECT"]
+    assert kinds[0] == ("BEGIN", True)
+    assert result.query_count == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_begin_of_an_outermost_atomic_block_is_transaction_control() -> None:
-    if connection.vendor != "sqlite":
-        pytest.skip("only SQLite sends BEGIN as a statement; psycopg starts transactions itself")
-    log, _ = run_captured(
+def test_the_outermost_atomic_block_begins_and_commits_a_transaction_of_the_codes_own() -> None:
+    result = run(
         """
         with transaction.atomic():
             Tag.objects.create(name="begun", slug="begun")
+        print(Tag.objects.count())
         """
     )
-    begin, insert = log.queries
+    begin, insert, commit, select = result.queries
     assert re.match(r"BEGIN( IMMEDIATE)?$", begin.sql)
-    assert (begin.control, begin.line) == (True, 1)
-    assert insert.control is False
-    assert log.query_count == 1
+    assert (begin.control, insert.control, commit.control, select.control) == (True, False, True, False)
+    assert commit.sql == "COMMIT"
+    assert result.stdout == "9\n"
+    assert result.query_count == 2
 
 
 @pytest.mark.parametrize(
     "sql",
     ["BEGIN", "begin immediate", "  COMMIT", "ROLLBACK TO SAVEPOINT s1", 'SAVEPOINT "s1_x"',
-     'RELEASE SAVEPOINT "s1_x"', "START TRANSACTION", "END"],
+     'RELEASE SAVEPOINT "s1_x"', "START TRANSACTION", "END", "/* a comment */ COMMIT", "abort",
+     "-- a comment\nrollback work"],
 )  # fmt: skip
 def test_transaction_control_statements_are_recognised(sql: str) -> None:
     assert capture.is_transaction_control(sql)
@@ -149,72 +170,77 @@ def test_transaction_control_statements_are_recognised(sql: str) -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    ["SELECT 'BEGIN'", "UPDATE t SET committed = 1", "ENDPOINTS", "DELETE FROM savepoints", "SELECT 1"],
-)
+    ["SELECT 'BEGIN'", "UPDATE t SET committed = 1", "ENDPOINTS", "DELETE FROM savepoints", "SELECT 1",
+     "COMMIT PREPARED 'x'"],
+)  # fmt: skip
 def test_statements_that_merely_mention_a_keyword_are_not_transaction_control(sql: str) -> None:
     assert not capture.is_transaction_control(sql)
 
 
-def test_a_failing_statement_is_recorded_with_its_error_and_still_raises(tiny: Dataset) -> None:
-    log, names = run_captured(
+def test_a_failing_statement_is_recorded_with_its_error_and_still_raises() -> None:
+    result = run(
         """
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT * FROM no_such_table")
         except Exception as exc:
-            caught = type(exc).__name__
-        after = Tag.objects.count()
+            print(type(exc))
+        print(Tag.objects.count())
         """
     )
-    failing = [q for q in log.queries if q.error]
+    failing = [q for q in result.queries if q.error]
     assert len(failing) == 1
     assert failing[0].sql == "SELECT * FROM no_such_table"
     assert failing[0].line == 4
-    assert re.match(r"(OperationalError|ProgrammingError): .*no_such_table", failing[0].error or "")
-    assert names["caught"] in {"OperationalError", "ProgrammingError"}
-    assert names["after"] == 8
-    assert log.query_count == 2
+    assert re.match(
+        r"(OperationalError|ProgrammingError|UndefinedTable): .*no_such_table", failing[0].error or ""
+    )
+    assert result.stdout in {
+        "<class 'django.db.utils.OperationalError'>\n8\n",
+        "<class 'django.db.utils.ProgrammingError'>\n8\n",
+    }
+    assert result.query_count == 2
 
 
-def test_latency_is_reported_as_simulated_time_and_never_inside_a_statement(tiny: Dataset) -> None:
+def test_latency_is_reported_as_simulated_time_and_never_inside_a_statement() -> None:
     latency = 25.0
-    started = time.perf_counter()
-    log, _ = run_captured(
+    result = run(
         """
         with transaction.atomic():
             tags = list(Tag.objects.all())
             Tag.objects.filter(pk=1).update(name="renamed")
         n = Article.objects.count()
         """,
-        QueryLog(latency_ms=latency),
+        latency_ms=latency,
     )
-    wall_ms = (time.perf_counter() - started) * 1000
-    assert log.query_count == 3
-    assert len(log.queries) == 5  # and two savepoint statements, which are not delayed
-    assert log.simulated_ms == latency * 3
-    assert all(q.ms < latency for q in log.queries)
-    assert log.db_ms < latency
-    assert wall_ms >= latency * 3
+    assert result.query_count == 3
+    assert len(result.queries) == 5  # BEGIN and COMMIT too, which are not delayed
+    assert result.latency["simulated_ms"] == latency * 3
+    assert all(q.ms < latency for q in result.queries)
+    assert result.db_ms < latency
+    assert result.wall_ms.median >= latency * 3
 
 
-def test_params_are_json_serialisable_with_datetimes_as_iso_strings(tiny: Dataset) -> None:
-    when = datetime.datetime(2025, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
-    log, _ = run_captured(
+def test_params_are_recorded_as_json_with_datetimes_as_iso_strings() -> None:
+    result = run(
         """
+        import datetime, decimal
         when = datetime.datetime(2025, 3, 4, 5, 6, 7, tzinfo=datetime.UTC)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT %s, %s, %s, %s, %s",
                 [when, datetime.date(2025, 3, 4), decimal.Decimal("1.50"), None, True],
             )
+            print(cursor.fetchone())
         article = Article.objects.get(pk=1)
         Comment.objects.create(article=article, author_id=1, body="hi", created_at=when)
         """
     )
-    assert log.queries[0].params == [when.isoformat(), "2025-03-04", "1.50", None, True]
-    dumped = json.loads(json.dumps([q.to_json() for q in log.queries]))
-    assert dumped[0]["params"][0] == "2025-03-04T05:06:07+00:00"
+    first = result.queries[0].params or []
+    assert first[1:] == ["2025-03-04", "1.50", None, True]
+    assert str(first[0]).startswith("2025-03-04") and "05:06:07" in str(first[0])
+    dumped = json.loads(json.dumps([q.to_json() for q in result.queries]))
     insert = dumped[-1]
     assert insert["sql"].startswith('INSERT INTO "blog_comment"')
     assert any(
@@ -222,32 +248,43 @@ def test_params_are_json_serialisable_with_datetimes_as_iso_strings(tiny: Datase
     )
 
 
-def test_a_statement_with_many_params_keeps_the_first_hundred_and_says_how_many_more(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_values_travel_with_their_types_both_ways() -> None:
+    result = run(
         """
-        found = list(Article.objects.filter(id__in=list(range(150))))
+        import datetime, decimal
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s, %s", [decimal.Decimal("2.5"), b"bytes"])
+            print(cursor.fetchone())
+        print(repr(Comment.objects.order_by("id").first().created_at)[:17])
         """
     )
-    params = log.queries[0].params or []
+    lines = result.stdout.splitlines()
+    assert lines[1] == "datetime.datetime"
+    assert lines[0] == "('2.5', b'bytes')"
+
+
+def test_a_statement_with_many_params_keeps_the_first_hundred_and_says_how_many_more() -> None:
+    result = run("found = list(Article.objects.filter(id__in=list(range(150))))")
+    params = result.queries[0].params or []
     assert params[:100] == list(range(100))
     assert params[100:] == ["… 50 more"]
 
 
-def test_a_huge_statement_is_cut_to_max_sql_chars(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_a_huge_statement_is_cut_to_max_sql_chars() -> None:
+    result = run(
         """
         padding = "x" * 30000
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 /* " + padding + " */")
         """
     )
-    sql = log.queries[0].sql
+    sql = result.queries[0].sql
     assert len(sql) == capture.MAX_SQL_CHARS + 2
     assert sql.endswith(" …")
 
 
-def test_the_line_is_the_innermost_frame_of_the_student_code(tiny: Dataset) -> None:
-    log, _ = run_captured(
+def test_the_line_is_the_innermost_frame_of_the_submitted_code() -> None:
+    result = run(
         """
         def load(pk):
             return Article.objects.get(pk=pk)
@@ -257,21 +294,30 @@ def test_the_line_is_the_innermost_frame_of_the_student_code(tiny: Dataset) -> N
             Tag.objects.all())
         """
     )
-    assert [q.line for q in log.queries] == [2, 6]
+    assert [q.line for q in result.queries] == [2, 6]
 
 
-def test_statements_sent_from_outside_the_student_code_have_no_line(tiny: Dataset) -> None:
-    log = QueryLog()
-    with log.capture(connection):
-        Article.objects.count()
-    assert [q.line for q in log.queries] == [None]
+def test_a_big_fetch_arrives_in_batches_and_is_one_statement_with_all_its_rows() -> None:
+    result = runner.run(RunRequest("print(len(list(Comment.objects.all())))", dataset=SMALL))
+    assert result.stdout == "1000\n"
+    (query,) = result.queries
+    assert query.rows == 1000
 
 
-def test_the_log_stops_recording_when_the_capture_block_ends_even_on_an_error(tiny: Dataset) -> None:
-    log = QueryLog()
-    with pytest.raises(ZeroDivisionError), log.capture(connection):
-        Tag.objects.count()
-        _ = 1 / 0
-    Tag.objects.count()
-    assert len(log.queries) == 1
+def test_an_iterator_on_a_server_side_cursor_is_recorded_once_with_every_row() -> None:
+    result = run("print(sum(1 for _ in Comment.objects.iterator(chunk_size=7)))")
+    assert result.stdout == "60\n"
+    (query,) = result.queries
+    assert query.rows == 60
+
+
+def test_the_graders_probe_is_never_in_the_record() -> None:
+    result = run(
+        "print(Tag.objects.count())", probe="print(Article.objects.count(), Comment.objects.count())"
+    )
+    assert result.probe_output == "20 60\n"
+    assert [q.sql for q in result.queries] == ['SELECT COUNT(*) AS "__count" FROM "blog_tag"']
+
+
+def test_this_process_records_nothing_of_its_own(db: None) -> None:
     assert connection.execute_wrappers == []

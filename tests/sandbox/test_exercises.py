@@ -4,9 +4,10 @@ import pytest
 from django.test import Client
 
 from sandbox import exercises, grading, runner
+from sandbox.contract import DatasetRef, RunRequest
 
-VISIBLE = runner.DatasetRef("tiny", 1)
-HIDDEN = runner.DatasetRef("small", 7920)
+VISIBLE = DatasetRef("tiny", 1)
+HIDDEN = DatasetRef("small", 7920)
 EXERCISES = exercises.all_exercises()
 PINNED = [
     "article-authors",
@@ -48,7 +49,7 @@ def test_the_starter_gives_the_right_answer_with_too_many_queries(exercise: exer
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", [e for e in EXERCISES if not e.writes], ids=lambda e: e.slug)
 def test_printing_the_visible_answer_fails_on_the_hidden_dataset(exercise: exercises.Exercise) -> None:
-    visible_answer = runner.run(exercise.solution, dataset=VISIBLE).stdout
+    visible_answer = runner.run(RunRequest(exercise.solution, dataset=VISIBLE)).stdout
     result = grade(exercise, f"print({visible_answer!r}, end='')")
     checks = {c.name: c for c in result.checks}
     assert checks["output"].passed
@@ -77,7 +78,7 @@ def test_a_wrong_line_is_shown_expected_against_actual() -> None:
 
 
 def test_the_hidden_dataset_is_larger_and_seeded_differently() -> None:
-    hidden = grading.hidden_dataset(runner.DatasetRef("default", 1))
+    hidden = grading.hidden_dataset(DatasetRef("default", 1))
     assert hidden.size == "large"
     assert hidden.seed != 1
 

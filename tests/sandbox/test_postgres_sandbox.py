@@ -11,13 +11,14 @@ from django.test import override_settings
 
 from lessons import loader
 from sandbox import pg, runner
+from sandbox.contract import DatasetRef, RunRequest, RunResult
 from tests.lessons.test_content import block_id, rows_iterated
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
     reason="the PostgreSQL sandbox needs the app on PostgreSQL (CI's second pass)",
 )
-TINY = runner.DatasetRef("tiny", 1)
+TINY = DatasetRef("tiny", 1)
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +39,8 @@ def baseline() -> str:
     return pg.ensure_dataset("tiny", 1)
 
 
-def run(code: str) -> runner.RunResult:
-    return runner.run(code, dataset=TINY)
+def run(code: str) -> RunResult:
+    return runner.run(RunRequest(code, dataset=TINY))
 
 
 def test_runs_read_the_dataset_schema_with_every_statement_and_its_line(baseline: str) -> None:
@@ -49,9 +50,9 @@ def test_runs_read_the_dataset_schema_with_every_statement_and_its_line(baseline
     assert result.error is None
     assert result.stdout.splitlines()[-1] == "20"
     assert result.query_count == 5
-    assert [q["line"] for q in result.queries if not q["control"]] == [1, 2, 3, 3, 3]
+    assert [q.line for q in result.queries if not q.control] == [1, 2, 3, 3, 3]
     assert result.dataset == {"size": "tiny", "seed": 1, "digest": baseline}
-    assert "ROW_NUMBER" not in result.queries[0]["sql"]
+    assert "ROW_NUMBER" not in result.queries[0].sql
 
 
 @pytest.mark.parametrize(

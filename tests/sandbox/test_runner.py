@@ -8,24 +8,27 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox import runner
+from sandbox.contract import LIMITS, DatasetRef, Limits, RunError, RunRequest, RunResult
 
-TINY = runner.DatasetRef("tiny", 1)
-SMALL = runner.DatasetRef("small", 1)
-
-
-def run(code: str, **kwargs: object) -> runner.RunResult:
-    return runner.run(code, dataset=kwargs.pop("dataset", TINY), **kwargs)  # type: ignore[arg-type]
+TINY = DatasetRef("tiny", 1)
+SMALL = DatasetRef("small", 1)
 
 
-def error_of(result: runner.RunResult) -> runner.RunError:
+def run(code: str, **kwargs: Any) -> RunResult:
+    return runner.run(RunRequest(code, dataset=kwargs.pop("dataset", TINY), **kwargs))
+
+
+def error_of(result: RunResult) -> RunError:
     assert result.error is not None, result.stdout
     return result.error
 
@@ -84,10 +87,11 @@ load(-1)
     assert result.query_count == 1  # what ran before the error is still reported
 
 
-def test_the_wall_clock_limit_stops_a_sleeping_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "WALL_SECONDS", 1.0)
+def test_the_wall_clock_limit_stops_a_sleeping_run() -> None:
     started = time.monotonic()
-    result = run("import time\nprint('started', flush=True)\ntime.sleep(30)\n")
+    result = run(
+        "import time\nprint('started', flush=True)\ntime.sleep(30)\n", limits=Limits(wall_seconds=1.0)
+    )
     error = error_of(result)
     assert error.kind == "timeout"
     assert error.message == "Your code ran for more than 1 s and was stopped."
@@ -95,10 +99,9 @@ def test_the_wall_clock_limit_stops_a_sleeping_run(monkeypatch: pytest.MonkeyPat
     assert result.stdout == "started\n"
 
 
-def test_the_cpu_limit_stops_a_busy_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "CPU_SECONDS", 1)
-    monkeypatch.setattr(runner, "WALL_SECONDS", 30.0)  # on a loaded machine CPU time lags the clock
-    result = run("n = 0\nwhile True:\n    n += 1\n")
+def test_the_cpu_limit_stops_a_busy_loop() -> None:
+    # A generous wall clock: on a loaded machine CPU time lags it.
+    result = run("n = 0\nwhile True:\n    n += 1\n", limits=Limits(cpu_seconds=1, wall_seconds=30.0))
     error = error_of(result)
     assert error.kind == "timeout"
     assert error.message == "Your code used more than 1 s of CPU time and was stopped."
@@ -114,9 +117,9 @@ def test_the_default_wall_clock_limit_is_eight_seconds() -> None:
 
 
 @pytest.mark.slow
-def test_the_default_cpu_limit_is_five_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "WALL_SECONDS", 60.0)  # so the CPU limit is reached first even under load
-    error = error_of(run("while True:\n    pass\n"))
+def test_the_default_cpu_limit_is_five_seconds() -> None:
+    # A long wall clock, so the CPU limit is reached first even under load.
+    error = error_of(run("while True:\n    pass\n", limits=Limits(wall_seconds=60.0)))
     assert (error.kind, error.message) == (
         "timeout",
         "Your code used more than 5 s of CPU time and was stopped.",
@@ -209,9 +212,9 @@ def test_a_worker_killed_mid_run_fails_that_run_as_internal_and_the_next_run_res
     worker = runner.worker()
     process = worker.process
     assert process is not None and process.poll() is None
-    assert worker.request({"op": "ping"}, timeout=2)["ok"] is True
+    assert worker.pid() == process.pid
 
-    results: list[runner.RunResult] = []
+    results: list[RunResult] = []
     in_flight = threading.Thread(target=lambda: results.append(run("import time\ntime.sleep(20)\n")))
     in_flight.start()
     deadline = time.monotonic() + 10
@@ -219,7 +222,6 @@ def test_a_worker_killed_mid_run_fails_that_run_as_internal_and_the_next_run_res
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.05)
 
-    # The ping's pid is the worker's pid inside its PID namespace: kill it through the Popen.
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
     in_flight.join(timeout=30)
@@ -232,15 +234,74 @@ def test_a_worker_killed_mid_run_fails_that_run_as_internal_and_the_next_run_res
         "The sandbox stopped unexpectedly (the sandbox closed the connection without an answer). Run it again."
     )
 
-    # The Popen (bwrap) is gone at once, but for some milliseconds the dying PID
-    # namespace still holds the listening socket: a request then is reset, and the
-    # runner reports that as "internal" instead of restarting (see the report).
     wait_until_refused(worker.socket_path)
     after = run("print(Article.objects.count())")
     assert after.error is None
     assert after.stdout == "20\n"
     assert worker.process is not None and worker.process is not process
     assert worker.process.poll() is None
+    assert worker.pid() == worker.process.pid != process.pid
+
+
+# --- the worker's life -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_worker_started_by_a_short_lived_thread_outlives_that_thread() -> None:
+    """The dev server serves each request in a thread that ends with it: the worker must not."""
+    worker = runner.worker()
+    worker.stop()
+    assert worker.pid() is None
+    started: list[RunResult] = []
+    request_thread = threading.Thread(target=lambda: started.append(run("print('first')")))
+    request_thread.start()
+    request_thread.join()
+    assert started[0].stdout == "first\n"
+    pid = worker.pid()
+    assert pid is not None
+    time.sleep(1)  # a parent-death signal would have killed it by now
+    results = [run(f"print({i})") for i in range(10)]
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(10)]
+    assert worker.pid() == pid
+    assert Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.slow
+def test_threads_that_need_the_worker_at_once_start_one_worker_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = runner.worker()
+    worker.stop()
+    started: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def counted(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        started.append(command)
+        return popen(command, **kwargs)
+
+    monkeypatch.setattr(runner.subprocess, "Popen", counted)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: run(f"print({i})"), range(8)))
+    assert sorted(r.stdout for r in results) == sorted(f"{i}\n" for i in range(8))
+    assert len(started) == 1
+    assert worker.pid() == worker.process.pid if worker.process else False
+    mains = [
+        pid
+        for pid in _processes()
+        if _argv(pid)[1:3] == [b"-m", b"sandbox.worker"]
+        and _argv(_parent(pid))[1:3] != [b"-m", b"sandbox.worker"]  # not one of its supervisors
+        and _descends_from(pid, worker.pid() or 0)
+    ]
+    assert len(mains) == 1
+
+
+def test_the_worker_is_alive_exactly_as_long_as_it_holds_its_lock() -> None:
+    worker = runner.worker()
+    assert run("print(1)").ok
+    assert worker.alive()
+    worker.stop()
+    assert not worker.alive()
+    assert worker.pid() is None
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -260,8 +321,11 @@ def test_to_json_has_every_key_of_the_api_with_its_type() -> None:
     assert data["truncated"] is False
     assert data["error"] is None
     assert data["query_count"] == 4 == len(data["queries"])
-    assert all(set(q) == {"sql", "params", "ms", "line", "many", "control", "error"} for q in data["queries"])
+    assert all(
+        set(q) == {"sql", "params", "ms", "rows", "line", "many", "control", "error"} for q in data["queries"]
+    )
     assert [q["line"] for q in data["queries"]] == [1, 2, 2, 2]
+    assert [q["rows"] for q in data["queries"]] == [3, 1, 1, 1]
     assert isinstance(data["db_ms"], float) and data["db_ms"] >= 0
     assert set(data["wall_ms"]) == {"median", "min", "max", "n"} and data["wall_ms"]["n"] == 1
     assert data["findings"][0]["relation"] == "article.author"
@@ -287,10 +351,26 @@ def test_an_error_result_has_the_error_as_a_dict_in_json() -> None:
 def test_repeat_runs_the_code_that_many_times_and_reports_the_spread() -> None:
     result = run("print(Tag.objects.count())\n", repeat=5)
     wall = result.wall_ms
-    assert wall["n"] == 5
-    assert 0 < wall["min"] <= wall["median"] <= wall["max"]
+    assert wall.n == 5
+    assert 0 < wall.min <= wall.median <= wall.max
     assert result.stdout == "8\n"  # output and queries come from the first run only
     assert result.query_count == 1
+
+
+def test_each_repeat_starts_from_the_same_data() -> None:
+    code = "Comment.objects.filter(pk__in=Comment.objects.order_by('id').values('pk')[:10]).delete()\nprint(Comment.objects.count())\n"
+    result = run(code, repeat=3)
+    assert result.error is None
+    assert result.stdout == "50\n"
+    assert result.wall_ms.n == 3
+    assert run("print(Comment.objects.count())").stdout == "60\n"
+
+
+def test_repeat_is_clamped_to_the_limit_and_a_probe_runs_once() -> None:
+    many = run("pass", repeat=1000)
+    probed = run("pass", repeat=5, probe="print('probe')")
+    assert many.wall_ms.n == LIMITS.max_repeat
+    assert (probed.wall_ms.n, probed.probe_output) == (1, "probe\n")
 
 
 def test_simulated_latency_is_per_counted_query_and_makes_the_run_slower() -> None:
@@ -299,8 +379,8 @@ def test_simulated_latency_is_per_counted_query_and_makes_the_run_slower() -> No
     delayed = run(code, latency_ms=5, repeat=3)
     assert delayed.query_count == 4
     assert delayed.latency == {"per_query_ms": 5.0, "simulated_ms": pytest.approx(5.0 * 4)}
-    assert delayed.wall_ms["min"] >= delayed.latency["simulated_ms"]
-    assert delayed.wall_ms["min"] > plain.wall_ms["min"]
+    assert delayed.wall_ms.min >= delayed.latency["simulated_ms"]
+    assert delayed.wall_ms.min > plain.wall_ms.min
     assert delayed.db_ms < delayed.latency["simulated_ms"]  # the sleep is not database time
 
 
@@ -346,10 +426,10 @@ def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
     assert run("print('warm')").ok
     worker = runner.worker()
     header = {"op": "run", "dataset": {"size": "tiny", "seed": 1}}
-    body = {"code": "import time\ntime.sleep(7)\n", "wall_seconds": 8}
+    body = {"code": "import time\ntime.sleep(7)\n", "limits": LIMITS.to_json()}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(str(worker.socket_path))
-        conn.sendall(json.dumps(header).encode() + b"\n" + json.dumps(body).encode() + b"\n")
+        conn.sendall(b"".join(json.dumps(line).encode() + b"\n" for line in (header, body, {"probe": None})))
         deadline = time.monotonic() + 10
         while worker.request({"op": "ping"}, timeout=2)["children"] == 0:
             assert time.monotonic() < deadline, "the run never started"
@@ -363,17 +443,35 @@ def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
 # --- spares: supervisors forked before their run ---------------------------------------------
 
 
+def _processes() -> list[int]:
+    return [int(path.name) for path in Path("/proc").iterdir() if path.name.isdigit()]
+
+
+def _argv(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 0
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        pid = _parent(pid)
+    return False
+
+
 def _children_of(pid: int) -> list[int]:
     """Every process whose parent is ``pid`` (seen from outside the worker's PID namespace)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # it exited while we looked
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+    return [child for child in _processes() if _parent(child) == pid]
 
 
 def _worker_main(root: int) -> int:
@@ -381,8 +479,7 @@ def _worker_main(root: int) -> int:
     queue = [root]
     while queue:
         pid = queue.pop(0)
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if argv[1:3] == [b"-m", b"sandbox.worker"]:  # not bwrap, whose arguments name it too
+        if _argv(pid)[1:3] == [b"-m", b"sandbox.worker"]:  # not bwrap, whose arguments name it too
             return pid
         queue += _children_of(pid)
     raise AssertionError("no worker process under the Popen")
@@ -411,7 +508,7 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
         assert time.monotonic() < deadline, (spares, waiting_children)
         time.sleep(0.05)
 
-    # Its child killed while it waits: the spare forks another when the run arrives.
+    # Its child killed while it waits: the spare forks another (its database closed) when the run arrives.
     for pid in waiting_children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -433,9 +530,9 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
     wait_for_spares(worker, 2)  # and the pool fills up again
 
 
-def test_a_spares_warm_up_is_not_counted_in_the_runs_queries_or_output() -> None:
-    assert run("pass").ok
+def test_a_runs_record_holds_its_own_statements_only() -> None:
+    assert run("print(Article.objects.count())").ok
     wait_for_spares(runner.worker(), 1)
     result = run("print(Tag.objects.count())")
     assert (result.stdout, result.query_count) == ("8\n", 1)
-    assert [q["line"] for q in result.queries] == [1]
+    assert [q.line for q in result.queries] == [1]

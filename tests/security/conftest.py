@@ -16,7 +16,9 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from sandbox import isolation, runner
+from sandbox import runner
+from sandbox.contract import DatasetRef
+from sandbox.worker import confine
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +28,7 @@ def secrets() -> dict[str, str]:
     password = settings.DATABASES["default"].get("PASSWORD")
     if password:
         found["the database password"] = password
-    for key_file in (Path(settings.VAR_DIR) / "secret_key", isolation.PROJECT / "var" / "secret_key"):
+    for key_file in (Path(settings.VAR_DIR) / "secret_key", confine.PROJECT / "var" / "secret_key"):
         if key_file.is_file() and key_file.read_text().strip():
             found[str(key_file)] = key_file.read_text().strip()
     return found
@@ -46,7 +48,7 @@ def own_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[runner.Work
 def worker_process(own_worker: runner.Worker) -> subprocess.Popen[bytes]:
     """The live worker process, started now if a previous test stopped it."""
     if own_worker.process is None:
-        runner.prepare(runner.DatasetRef("tiny", 1))
+        runner.prepare(DatasetRef("tiny", 1))
     process = own_worker.process
     assert process is not None
     assert process.poll() is None

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox import runner
+from sandbox.contract import RunRequest
 
 
 def read_code(path: str) -> str:
@@ -26,5 +27,5 @@ class Command(BaseCommand):
         parser.add_argument("--latency-ms", type=float, default=0)
 
     def handle(self, *args: Any, file: str, repeat: int, latency_ms: float, **options: Any) -> None:
-        result = runner.run(read_code(file), repeat=repeat, latency_ms=latency_ms)
+        result = runner.run(RunRequest(read_code(file), repeat=repeat, latency_ms=latency_ms))
         self.stdout.write(json.dumps(result.to_json(), indent=2))

@@ -1,0 +1,1085 @@
+"""The supervisor: one per run, the run's database and the only record of what the run did.
+
+Forked by the worker's main process as a *spare* before any run exists, a
+supervisor first forks the child that will run the code (so the child inherits
+no database connection), then opens the run's database: its own view of the
+staged SQLite copy, or its own PostgreSQL connection as the sandbox role. When
+a run is handed over, it sends the code to the child and serves the child's
+statements one by one: it executes each on its database inside a transaction
+that is always rolled back, records it (``sandbox.capture``) and answers with
+the rows. It watches the clock, the child's output and the client, and when
+the child has ended it runs the grader's probe on the run's transaction, rolls
+everything back and answers the client with a ``RunResult``.
+
+The child can say anything on its channel; the supervisor only ever treats it
+as requests to execute (which it records) and as the child's own account of
+how its code ended (shown, not trusted for counts or timings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+
+from blog import seed
+from sandbox import capture
+from sandbox.contract import DatasetRef, Limits, RunError, RunResult, Timing
+from sandbox.worker import child, wire
+
+# A spare's child warms up after this long without a run, and for at most this long.
+WARM_UP_AFTER_SECONDS = 0.025
+WARM_UP_SECONDS = 5.0
+# A confined child waiting for its code starts at once; this long means it never will.
+START_SECONDS = 10
+# Rows sent with a statement's answer, and per further fetch, unless the child asks for fewer.
+BATCH_ROWS = 5_000
+OPEN_CURSORS = 64
+STAGED_DATASETS = 4
+# Savepoints of the supervisor's own: a run may not name one so.
+RESERVED_PREFIX = "ql_"
+CHILD_TXN = "ql_txn"
+AUTOCOMMIT_MARK = "ql_auto"
+
+# Statements no run may send, whatever SQLite lets through: they touch other
+# databases, the schema or the transaction the supervisor holds.
+_DENIED_ACTIONS = {
+    sqlite3.SQLITE_ATTACH: "ATTACH DATABASE",
+    sqlite3.SQLITE_DETACH: "DETACH DATABASE",
+    sqlite3.SQLITE_PRAGMA: "PRAGMA",
+    sqlite3.SQLITE_DROP_TABLE: "DROP TABLE",
+    sqlite3.SQLITE_DROP_INDEX: "DROP INDEX",
+    sqlite3.SQLITE_DROP_VIEW: "DROP VIEW",
+    sqlite3.SQLITE_DROP_TRIGGER: "DROP TRIGGER",
+    sqlite3.SQLITE_CREATE_TABLE: "CREATE TABLE",
+    sqlite3.SQLITE_CREATE_INDEX: "CREATE INDEX",
+    sqlite3.SQLITE_CREATE_TRIGGER: "CREATE TRIGGER",
+    sqlite3.SQLITE_CREATE_VIEW: "CREATE VIEW",
+    sqlite3.SQLITE_CREATE_TEMP_TABLE: "CREATE TEMP TABLE",
+    sqlite3.SQLITE_CREATE_TEMP_INDEX: "CREATE TEMP INDEX",
+    sqlite3.SQLITE_CREATE_TEMP_TRIGGER: "CREATE TEMP TRIGGER",
+    sqlite3.SQLITE_CREATE_TEMP_VIEW: "CREATE TEMP VIEW",
+    sqlite3.SQLITE_CREATE_VTABLE: "CREATE VIRTUAL TABLE",
+    sqlite3.SQLITE_ALTER_TABLE: "ALTER TABLE",
+    sqlite3.SQLITE_TRANSACTION: "This form of transaction control",
+    sqlite3.SQLITE_FUNCTION: None,  # checked by name below
+    sqlite3.SQLITE_SAVEPOINT: None,  # checked by name below
+}
+_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+# Read-only pragmas EXPLAIN QUERY PLAN and the ORM itself may use.
+_ALLOWED_PRAGMAS = {"table_info", "index_list", "index_info", "foreign_key_list"}
+
+
+class StatementTimeout(KeyboardInterrupt):
+    """Raised by SIGALRM inside a PostgreSQL statement; psycopg cancels it on the server."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise StatementTimeout
+
+
+@dataclass
+class Where:
+    """Where this worker finds datasets: prepared (read-only) and staged (its private copies)."""
+
+    datasets: Path
+    staged: Path
+    hidden: list[str]  # what a child must not see
+
+
+def _staged_copy(where: Where, dataset: DatasetRef) -> Path:
+    """The worker's private, writable copy of a prepared SQLite dataset, made once."""
+    staged = where.staged / f"{dataset.key()}.sqlite3"
+    if not staged.exists():
+        with open(where.staged / f"{dataset.key()}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not staged.exists():
+                source = where.datasets / f"{dataset.key()}.sqlite3"
+                if not source.exists():
+                    raise LookupError(f"the dataset {dataset.size}/{dataset.seed} has not been prepared")
+                temporary = staged.with_suffix(".tmp")
+                shutil.copyfile(source, temporary)
+                os.replace(temporary, staged)
+                _evict(where, keep=staged)
+    os.utime(staged)  # recently used: evicted last
+    return staged
+
+
+def _evict(where: Where, keep: Path) -> None:
+    copies = sorted(where.staged.glob("*.sqlite3"), key=lambda path: path.stat().st_mtime, reverse=True)
+    for old in [path for path in copies if path != keep][STAGED_DATASETS - 1 :]:
+        old.unlink(missing_ok=True)  # a supervisor that has it open keeps reading it
+
+
+_NOT_CONTROL = frozenset("SsIiUuDdWwVvEe(")
+
+
+def _may_be_control(sql: str) -> bool:
+    """False for what is surely not transaction control (SELECT, INSERT...): the cheap test first."""
+    first = sql.lstrip()[:1]
+    return first not in _NOT_CONTROL or sql.lstrip()[:4].upper() in {"SAVE", "END", "END;"} or first in "Ee"
+
+
+def on_postgresql() -> bool:
+    """Whether this worker's runs use PostgreSQL (``sandbox/pg.py``) rather than staged SQLite copies."""
+    return str(settings.DATABASES["default"]["ENGINE"]).endswith("postgresql")
+
+
+@dataclass
+class RunDatabase:
+    """The run's database: a Django connection of the supervisor's own, and the run's record.
+
+    Everything a run changes stays in one transaction that ``reset()`` rolls
+    back. The child's own transactions become savepoints inside it, so that
+    BEGIN, COMMIT and ROLLBACK behave for the code as they would on a
+    connection of its own.
+    """
+
+    dataset: DatasetRef
+    wrapper: BaseDatabaseWrapper
+    limits: Limits
+    log: capture.StatementLog = field(default_factory=capture.StatementLog)
+    latency_ms: float = 0.0
+    autocommit: bool = True  # the child's view
+    in_txn: bool = False  # the child has a transaction open
+    cursors: dict[int, tuple[Any, capture.Entry]] = field(default_factory=dict)
+    next_cursor: int = 1
+    deadline: float = float("inf")
+    timed_out: bool = False
+    denied: list[str] = field(default_factory=list)
+    out_of_memory: bool = False
+    _own: bool = False  # the supervisor's own statements pass the authorizer
+    qmarks: dict[str, str] = field(default_factory=dict)
+    descriptions: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sqlite = self.wrapper.vendor == "sqlite"
+
+    @property
+    def vendor(self) -> str:
+        return str(self.wrapper.vendor)
+
+    @property
+    def raw(self) -> Any:
+        return self.wrapper.connection
+
+    @classmethod
+    def open(cls, where: Where, dataset: DatasetRef, limits: Limits) -> RunDatabase:
+        from sandbox import pg
+
+        alias = f"run_{dataset.key()}"
+        if on_postgresql():
+            options = f"-c search_path={pg.schema_name(dataset.size, dataset.seed)} -c statement_timeout={limits.statement_ms}"
+            connections.settings[alias] = {
+                **connections.settings["default"],
+                "OPTIONS": {**connections.settings["default"].get("OPTIONS", {}), "options": options},
+            }
+        else:
+            path = _staged_copy(where, dataset)
+            # No locks: every supervisor writes only its own cache, and nothing is ever committed.
+            connections.settings[alias] = {
+                **connections.settings["default"],
+                "NAME": f"file:{path}?vfs=unix-none",
+                "OPTIONS": {
+                    "init_command": (
+                        "PRAGMA journal_mode=MEMORY; PRAGMA temp_store=MEMORY; PRAGMA cache_spill=OFF; "
+                        f"PRAGMA mmap_size={1 << 31}; PRAGMA cache_size=-{limits.memory_mb * 1024}; "
+                        f"PRAGMA hard_heap_limit={(limits.memory_mb + 256) * 1024 * 1024}"
+                    )
+                },
+            }
+        wrapper = connections[alias]
+        wrapper.ensure_connection()
+        database = cls(dataset, wrapper, limits)
+        database._prepare()
+        connections["default"] = wrapper  # the probe's ORM queries run here too
+        return database
+
+    def _prepare(self) -> None:
+        if self.vendor == "sqlite":
+            self.raw.set_authorizer(self._authorize)
+            self.raw.set_progress_handler(self._progress, 10_000)
+            with self.own():
+                _ = self.wrapper.features.supports_json_field  # measured here, never in the child
+        else:
+            self.raw.autocommit = True
+            signal.signal(signal.SIGALRM, _alarm)
+        self.begin()
+
+    def about(self) -> dict[str, Any]:
+        """What the child's stand-in connection needs to know of this one."""
+        features = {
+            name: value
+            for name, value in vars(self.wrapper.features).items()
+            if isinstance(value, bool | int | str | type(None)) and name != "connection"
+        }
+        about: dict[str, Any] = {
+            "vendor": self.vendor,
+            "engine": self.wrapper.settings_dict["ENGINE"],
+            "features": features,
+        }
+        if self.vendor == "sqlite":
+            about["sqlite_limits"] = {
+                category: self.raw.getlimit(category)
+                for category in (sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, sqlite3.SQLITE_LIMIT_COLUMN)
+            }
+        else:
+            info = self.raw.info
+            about["server_version"] = info.server_version
+            about["parameters"] = {
+                name: info.parameter_status(name) for name in ("TimeZone", "server_version")
+            }
+        return about
+
+    # The supervisor's own statements.
+
+    @contextlib.contextmanager
+    def own(self) -> Iterator[None]:
+        self._own = True
+        try:
+            yield
+        finally:
+            self._own = False
+
+    def _own_sql(self, sql: str) -> None:
+        with self.own(), contextlib.closing(self.raw.cursor()) as cursor:
+            cursor.execute(sql)
+
+    def begin(self) -> None:
+        self._own_sql("BEGIN")
+        if self.vendor == "postgresql":
+            self._own_sql(f"SAVEPOINT {AUTOCOMMIT_MARK}")
+
+    def reset(self) -> None:
+        """Roll back everything the run did; a fresh transaction for the next repeat."""
+        for cursor, _ in self.cursors.values():
+            with contextlib.suppress(Exception):
+                cursor.close()
+        self.cursors.clear()
+        self._own_sql("ROLLBACK")
+        self.autocommit, self.in_txn = True, False
+        # A new child: a new record, and it knows no statement's columns yet.
+        self.log, self.descriptions = capture.StatementLog(), {}
+        self.timed_out, self.out_of_memory, self.denied = False, False, []
+        self.begin()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._own_sql("ROLLBACK")
+        self.wrapper.close()
+        if self.vendor == "sqlite":  # Django keeps in-memory-looking databases open; this one is a file
+            with contextlib.suppress(Exception):
+                self.raw.close()
+            self.wrapper.connection = None
+
+    # Limits.
+
+    def _authorize(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, source: str | None
+    ) -> int:
+        if action not in _DENIED_ACTIONS or self._own:
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION:
+            if (arg2 or "").lower() in _DENIED_FUNCTIONS:
+                self.denied.append(f"the SQL function {arg2}()")
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_SAVEPOINT:
+            if (arg2 or "").lower().startswith(RESERVED_PREFIX):
+                self.denied.append(f"A savepoint named {arg2}")
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _ALLOWED_PRAGMAS and arg2 is None:
+            return sqlite3.SQLITE_OK
+        self.denied.append(_DENIED_ACTIONS[action] or "this statement")
+        return sqlite3.SQLITE_DENY
+
+    def _progress(self) -> int:
+        if time.monotonic() > self.deadline:
+            self.timed_out = True
+            return 1
+        return 0
+
+    def _arm(self, run_deadline: float) -> None:
+        """The statement's time limit: its own, or what is left of the run's, whichever ends first."""
+        self.deadline = min(time.monotonic() + self.limits.statement_ms / 1000, run_deadline)
+        if not self.sqlite:
+            signal.setitimer(signal.ITIMER_REAL, max(0.001, self.deadline - time.monotonic()))
+
+    def _disarm(self, exc: BaseException | None) -> None:
+        if not self.sqlite:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        self.deadline = float("inf")
+        if isinstance(exc, StatementTimeout):
+            self.timed_out = True
+
+    @contextlib.contextmanager
+    def limited(self, run_deadline: float) -> Iterator[None]:
+        self._arm(run_deadline)
+        try:
+            yield
+        except StatementTimeout as exc:
+            self._disarm(exc)
+            raise
+        self._disarm(None)
+
+    # The child's requests.
+
+    def handle(self, request: wire.Request, run_deadline: float) -> tuple[Any, ...]:
+        op = request.op
+        if op == wire.EXECUTE:
+            return self._execute(request, run_deadline)
+        if op == wire.FETCH:
+            return self._fetch(request.a, request.b, run_deadline)
+        if op == wire.CLOSE:
+            self._close_cursor(request.a)
+            return ("ok", None)
+        if op == wire.COMMIT:
+            return self._control(capture.Control("commit"), "COMMIT", request.line, implicit=True)
+        if op == wire.ROLLBACK:
+            return self._control(capture.Control("rollback"), "ROLLBACK", request.line, implicit=True)
+        if op == wire.AUTOCOMMIT:
+            if request.a and self.in_txn:
+                self._control(capture.Control("commit"), "COMMIT", None, implicit=True)
+            self.autocommit = bool(request.a)
+            return ("ok", None)
+        raise wire.ProtocolError(f"an unknown request {op}")
+
+    def _error(self, exc: BaseException) -> tuple[Any, ...]:
+        if isinstance(exc, StatementTimeout):
+            return ("error", "OperationalError", "canceling statement due to statement timeout", "57014")
+        if isinstance(exc, MemoryError):
+            self.out_of_memory = True
+            return ("error", "OperationalError", "out of memory", "53200")
+        sqlstate = getattr(exc, "sqlstate", None)
+        if self.vendor == "sqlite" and str(exc) == "interrupted":
+            return ("error", "OperationalError", "interrupted: the statement ran past its time limit", None)
+        return ("error", type(exc).__name__, str(exc).strip(), sqlstate)
+
+    def _control(
+        self, control: capture.Control, sql: str, line: int | None, *, implicit: bool = False
+    ) -> tuple[Any, ...]:
+        """Transaction control, played on savepoints of the supervisor's transaction."""
+        sqlite = self.vendor == "sqlite"
+        action = control.action
+        reply: tuple[Any, ...] = ("ok", (None, -1, None, [], None))
+        if control.name and control.name.lower().startswith(RESERVED_PREFIX):
+            entry = self.log.add(sql, line=line, control=True)
+            entry.error = "NotSupportedError: savepoint names starting with ql_ are the sandbox's own"
+            return (
+                "error",
+                "NotSupportedError",
+                "savepoint names starting with ql_ are the sandbox's own",
+                "0A000",
+            )
+        if action == "begin":
+            if self.in_txn:
+                if sqlite:
+                    return self._refuse(sql, line, "cannot start a transaction within a transaction")
+            else:
+                self._own_sql(f"SAVEPOINT {CHILD_TXN}")
+                self.in_txn = True
+        elif action in {"commit", "rollback"}:
+            if not self.in_txn:
+                if implicit or not sqlite:
+                    return reply if implicit else self._record_control(sql, line, reply)
+                return self._refuse(sql, line, f"cannot {action} - no transaction is active")
+            aborted = not sqlite and self._aborted()
+            if action == "rollback" or aborted:
+                self._own_sql(f"ROLLBACK TO SAVEPOINT {CHILD_TXN}")
+            self._own_sql(f"RELEASE SAVEPOINT {CHILD_TXN}")
+            self.in_txn = False
+            self._mark()
+        else:
+            if not sqlite and not self.in_txn and self.autocommit:
+                return self._refuse(
+                    sql, line, f"{action.upper().replace('_', ' ')} can only be used in transaction blocks"
+                )
+            return self._run(sql, None, line, many=False, name=None, run_deadline=float("inf"), control=True)
+        return self._record_control(sql, line, reply)
+
+    def _record_control(self, sql: str, line: int | None, reply: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.log.add(sql, line=line, control=True)
+        return reply
+
+    def _refuse(self, sql: str, line: int | None, message: str) -> tuple[Any, ...]:
+        entry = self.log.add(sql, line=line, control=True)
+        entry.error = f"OperationalError: {message}"
+        return ("error", "OperationalError", message, "25P01")
+
+    def _aborted(self) -> bool:
+        from psycopg import pq
+
+        return bool(self.raw.info.transaction_status == pq.TransactionStatus.INERROR)
+
+    def _mark(self) -> None:
+        """PostgreSQL: what the code has done so far survives a later failed statement, as in autocommit."""
+        if self.vendor == "postgresql" and not self.in_txn:
+            self._own_sql(f"RELEASE SAVEPOINT {AUTOCOMMIT_MARK}; SAVEPOINT {AUTOCOMMIT_MARK}")
+
+    def _recover(self) -> None:
+        """PostgreSQL: a failed statement outside the code's own transaction fails alone, as in autocommit."""
+        if self.vendor == "postgresql" and not self.in_txn and self._aborted():
+            self._own_sql(f"ROLLBACK TO SAVEPOINT {AUTOCOMMIT_MARK}")
+
+    def _execute(self, request: wire.Request, run_deadline: float) -> tuple[Any, ...]:
+        sql, line = request.sql, request.line
+        self._close_cursor(request.a)
+        control = capture.transaction_control(sql) if _may_be_control(sql) else None
+        if control is not None:
+            return self._control(control, sql, line)
+        if self.vendor == "postgresql" and ";" in sql.rstrip().rstrip(";"):
+            import sqlparse
+
+            if len([s for s in sqlparse.split(sql) if s.strip()]) > 1:
+                entry = self.log.add(sql, line=line)
+                entry.error = "ProgrammingError: You can only execute one statement at a time."
+                return ("error", "ProgrammingError", "You can only execute one statement at a time.", "42601")
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+            self.log.simulated_ms += self.latency_ms
+        # Outside autocommit a transaction opens by itself: psycopg before any statement,
+        # sqlite3 (its legacy isolation levels) before a write.
+        opens = not self.sqlite or sql.lstrip()[:7].upper().startswith(
+            ("INSERT", "UPDATE", "DELETE", "REPLACE")
+        )
+        if not self.autocommit and not self.in_txn and opens:
+            self._control(capture.Control("begin"), "BEGIN", line)
+        many = bool(request.flags & wire.MANY)
+        if many and not isinstance(request.params, list):
+            raise wire.ProtocolError("executemany without a list of parameter sets")
+        return self._run(sql, request.params, line, many=many, name=request.name, run_deadline=run_deadline)
+
+    def _run(
+        self,
+        sql: str,
+        params: Any,
+        line: int | None,
+        *,
+        many: bool,
+        name: str | None,
+        run_deadline: float,
+        control: bool = False,
+    ) -> tuple[Any, ...]:
+        entry = self.log.add(sql, params, line=line, many=many, control=control)
+        cursor = self._cursor(name)
+        self._arm(run_deadline)
+        started = time.perf_counter()
+        try:
+            sent = self._sqlite_sql(sql, params, many) if self.sqlite and not name else sql
+            if many:
+                cursor.executemany(sent, params)
+            elif params is None and self.sqlite:
+                cursor.execute(sent)
+            else:
+                cursor.execute(sent, params)
+            description = cursor.description
+            rows = cursor.fetchmany(BATCH_ROWS) if description and not name else []
+        except (Exception, StatementTimeout) as exc:
+            entry.ms = (time.perf_counter() - started) * 1000
+            self._disarm(exc)
+            entry.error = f"{type(exc).__name__}: {str(exc).strip()}"
+            with contextlib.suppress(Exception):
+                cursor.close()
+            self._recover()
+            return self._error(exc)
+        entry.ms = (time.perf_counter() - started) * 1000
+        self._disarm(None)
+        handle = None
+        if description:
+            entry.rows = len(rows)
+            if name or len(rows) == BATCH_ROWS:
+                handle = self._keep(cursor, entry)
+            else:
+                cursor.close()
+            description = self._described(sql, description)
+        else:
+            entry.rows = max(cursor.rowcount, 0)
+            cursor.close()
+            if not control and not self.in_txn:
+                self._mark()
+        return ("ok", (description, cursor.rowcount, getattr(cursor, "lastrowid", None), rows, handle))
+
+    def _described(self, sql: str, description: Any) -> Any:
+        """The columns, or True when this SQL's were sent before: the child keeps them."""
+        if sql in self.descriptions:
+            return True
+        if not self.sqlite:
+            description = [
+                (c.name, c.type_code, c.display_size, c.internal_size, c.precision, c.scale, c.null_ok)
+                for c in description
+            ]
+        if len(self.descriptions) < 4096:
+            self.descriptions[sql] = True
+        return description
+
+    def _sqlite_sql(self, sql: str, params: Any, many: bool) -> str:
+        """Django's "format" placeholders in SQLite's "qmark" style, as Django's cursor converts them."""
+        if params is None:
+            return sql
+        first = (params[0] if params else None) if many else params
+        if isinstance(first, dict):
+            return sql % {name: f":{name}" for name in first}
+        converted = self.qmarks.get(sql)
+        if converted is None:
+            converted = SQLiteCursorWrapper.convert_query(None, sql)  # type: ignore[arg-type]
+            if len(self.qmarks) < 4096:
+                self.qmarks[sql] = converted
+        return converted
+
+    def _cursor(self, name: str | None) -> Any:
+        if self.sqlite:
+            return self.raw.cursor()  # placeholders converted by _sqlite_sql, as Django's cursor would
+        if name:
+            from django.db.backends.postgresql.base import ServerSideCursor
+
+            return ServerSideCursor(self.raw, name=name, scrollable=False, withhold=self.autocommit)  # type: ignore[call-arg]
+        return self.wrapper.create_cursor()
+
+    def _keep(self, cursor: Any, entry: capture.Entry) -> int:
+        while len(self.cursors) >= OPEN_CURSORS:
+            self._close_cursor(next(iter(self.cursors)))
+        handle, self.next_cursor = self.next_cursor, self.next_cursor + 1
+        self.cursors[handle] = (cursor, entry)
+        return handle
+
+    def _close_cursor(self, handle: int) -> None:
+        kept = self.cursors.pop(handle, None) if handle else None
+        if kept is not None:
+            with contextlib.suppress(Exception):
+                kept[0].close()
+
+    def _fetch(self, handle: int, size: int, run_deadline: float) -> tuple[Any, ...]:
+        kept = self.cursors.get(handle)
+        if kept is None:
+            return ("error", "InterfaceError", "the cursor is closed", None)
+        cursor, entry = kept
+        size = size if 0 < size <= BATCH_ROWS else BATCH_ROWS
+        started = time.perf_counter()
+        try:
+            with self.limited(run_deadline):
+                rows = cursor.fetchmany(size)
+        except (Exception, StatementTimeout) as exc:
+            entry.ms += (time.perf_counter() - started) * 1000
+            self._close_cursor(handle)
+            self._recover()
+            return self._error(exc)
+        entry.ms += (time.perf_counter() - started) * 1000
+        entry.rows += len(rows)
+        if len(rows) < size:
+            self._close_cursor(handle)
+            return ("ok", (rows, None))
+        return ("ok", (rows, handle))
+
+    # After the child.
+
+    def close_child_transaction(self) -> None:
+        """The code ended with a transaction open: like a closed connection, it is lost."""
+        if self.in_txn:
+            self._own_sql(f"ROLLBACK TO SAVEPOINT {CHILD_TXN}")
+            self._own_sql(f"RELEASE SAVEPOINT {CHILD_TXN}")
+            self.in_txn = False
+        elif self.vendor == "postgresql" and self._aborted():
+            self._own_sql(f"ROLLBACK TO SAVEPOINT {AUTOCOMMIT_MARK}")
+
+    def probe(self, code: str) -> str:
+        """The grader's read-back, on the run's transaction: never recorded, never seen by the code."""
+        import io
+
+        output = io.StringIO()
+        try:
+            with (
+                contextlib.redirect_stdout(output),
+                self.limited(time.monotonic() + self.limits.statement_ms / 1000),
+            ):
+                exec(compile(code, "<probe>", "exec"), child.namespace(guarded=False))
+        except (
+            Exception,
+            StatementTimeout,
+        ) as exc:  # reported as the probe's output, which then fails to match
+            print(f"probe failed: {type(exc).__name__}: {exc}", file=output)
+        return output.getvalue()
+
+    def digest(self) -> str:
+        with self.own():
+            return seed.dataset_digest(using=self.wrapper.alias)
+
+    def describe(self, where: Where) -> dict[str, Any]:
+        """The dataset's name and the digest it was prepared with."""
+        if self.vendor == "postgresql":
+            from sandbox import pg
+
+            with self.own(), contextlib.closing(self.raw.cursor()) as cursor:
+                cursor.execute(pg.DIGEST_SQL, [pg.schema_name(self.dataset.size, self.dataset.seed)])
+                row = cursor.fetchone()
+            digest = row[0] if row else None
+        else:
+            try:
+                digest = json.loads((where.datasets / f"{self.dataset.key()}.json").read_text())["digest"]
+            except (OSError, ValueError, KeyError):
+                digest = None
+        return {"size": self.dataset.size, "seed": self.dataset.seed, "digest": digest}
+
+
+# The child, seen from here.
+
+
+@dataclass
+class Child:
+    pid: int
+    channel: socket.socket
+    stdout: int
+
+
+def fork_child(where: Where) -> Child:
+    """Fork a child that confines itself and waits for its code on fd 0."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.setsid()
+            os.dup2(theirs.fileno(), 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.closerange(3, 65536)
+            child.main(where.hidden)
+        finally:
+            os._exit(70)
+    theirs.close()
+    os.close(out_w)
+    return Child(pid, ours, out_r)
+
+
+def kill(pid: int) -> None:
+    # The child itself first: right after fork it may not lead its own group yet.
+    for send in (os.kill, os.killpg):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            send(pid, signal.SIGKILL)
+
+
+def discard(spare: Child) -> None:
+    kill(spare.pid)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(spare.pid, 0)
+    spare.channel.close()
+    os.close(spare.stdout)
+
+
+def alive(spare: Child) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        pid, _ = os.waitpid(spare.pid, os.WNOHANG)
+        return pid == 0
+    return False
+
+
+@dataclass
+class Outcome:
+    """What the supervisor observed of one child."""
+
+    stdout: bytes = b""
+    truncated: bool = False
+    error: dict[str, Any] | None = None  # the child's own account
+    status: int = 0
+    started: bool = False
+    done: bool = False
+    timed_out: bool = False
+    flooded: bool = False
+    abandoned: bool = False
+    broken: str | None = None  # the child broke the protocol
+    wall_ms: float = 0.0
+
+
+def pin(pids: list[int], cpu: int | None) -> None:
+    """Keep a supervisor and its child on one CPU: they take turns, and waking a process on
+    another CPU costs more than a statement (measured: 200 µs a round trip across CPUs, 60 on one)."""
+    if cpu is None:
+        return
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {cpu})
+
+
+def watch(
+    job: dict[str, Any], kid: Child, db: RunDatabase, limits: Limits, client: socket.socket | None
+) -> Outcome:
+    """One child, from its code to its end: its statements, its output, the clock and the client."""
+    outcome = Outcome()
+    stdout = bytearray()
+    try:
+        kid.channel.sendall(wire.encode_pickle(job))
+        _serve(kid, db, limits, client, outcome, stdout)
+    except OSError:  # the child is gone before or while it was told its code
+        pass
+    finally:
+        kill(kid.pid)  # it has finished, or it must stop now
+        kid.channel.close()
+        os.close(kid.stdout)
+        _, outcome.status = os.waitpid(kid.pid, 0)
+    outcome.truncated = len(stdout) > limits.output_bytes
+    outcome.stdout = bytes(stdout[: limits.output_bytes])
+    return outcome
+
+
+def _serve(
+    kid: Child,
+    db: RunDatabase,
+    limits: Limits,
+    client: socket.socket | None,
+    outcome: Outcome,
+    stdout: bytearray,
+) -> None:
+    frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
+    channel = kid.channel.fileno()
+    poller = select.poll()
+    poller.register(channel, select.POLLIN)
+    poller.register(kid.stdout, select.POLLIN)
+    if client is not None:  # a client that hangs up stops its run at once
+        poller.register(client.fileno(), select.POLLRDHUP)
+    deadline = time.monotonic() + START_SECONDS
+    started = finished = time.perf_counter()
+    open_ends = 2
+    try:
+        while open_ends:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                outcome.timed_out = outcome.started and not outcome.done
+                return
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd == kid.stdout:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        poller.unregister(fd)
+                        open_ends -= 1
+                        continue
+                    stdout += chunk
+                    if len(stdout) > limits.output_bytes:
+                        outcome.flooded = True
+                        return
+                    continue
+                if fd != channel:
+                    outcome.abandoned = True
+                    return
+                chunk = kid.channel.recv(1 << 16)
+                if not chunk:  # the child has exited, one way or another
+                    finished = time.perf_counter()
+                    poller.unregister(fd)
+                    open_ends -= 1
+                    continue
+                for body in frames.feed(chunk):
+                    request = wire.decode_request(body)
+                    if outcome.done:
+                        raise wire.ProtocolError("a request after the last word")
+                    if request.op == wire.STARTED:
+                        if not outcome.started:
+                            outcome.started = True
+                            started = time.perf_counter()
+                            deadline = time.monotonic() + limits.wall_seconds
+                    elif request.op == wire.DONE:
+                        finished = time.perf_counter()
+                        outcome.done = True
+                        outcome.error = request.params if isinstance(request.params, dict) else None
+                        deadline = min(
+                            deadline, time.monotonic() + 1
+                        )  # to close its ends, then it is stopped
+                    else:
+                        kid.channel.sendall(wire.encode_pickle(db.handle(request, deadline)))
+                if time.monotonic() > deadline and outcome.started and not outcome.done:
+                    outcome.timed_out = True
+                    return
+    except (wire.ProtocolError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        outcome.broken = str(exc) or type(exc).__name__
+    finally:
+        if not outcome.done:
+            finished = time.perf_counter()
+        outcome.wall_ms = (finished - started) * 1000 if outcome.started else 0.0
+
+
+def judge(outcome: Outcome, db: RunDatabase, limits: Limits) -> RunError | None:
+    """How the run ended, from what the supervisor saw; the child's own word comes last."""
+    if outcome.abandoned:
+        return RunError("internal", "The client went away; the run was stopped.")
+    if outcome.broken is not None:
+        return RunError(
+            "forbidden",
+            "The code wrote on the sandbox's own channel to its database, which only the sandbox "
+            f"may use ({outcome.broken}); the run was stopped.",
+        )
+    if not outcome.started:
+        return RunError("internal", "The sandbox could not start a process for the run; run it again.")
+    if outcome.timed_out:
+        return RunError("timeout", f"Your code ran for more than {limits.wall_seconds:g} s and was stopped.")
+    if outcome.flooded:
+        return RunError(
+            "output_limit",
+            f"Your code printed more than {limits.output_bytes // 1024} KiB; the run was stopped there.",
+        )
+    if os.WIFSIGNALED(outcome.status) and not outcome.done:
+        sig = os.WTERMSIG(outcome.status)
+        if sig == signal.SIGXCPU:
+            return RunError(
+                "timeout", f"Your code used more than {limits.cpu_seconds} s of CPU time and was stopped."
+            )
+        if sig == signal.SIGXFSZ:
+            return RunError("forbidden", "Writing files is not allowed in the sandbox.")
+        if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+            return RunError(
+                "exception", f"Your code crashed the Python process ({signal.Signals(sig).name})."
+            )
+        return RunError(
+            "exception", f"The process running your code was killed ({signal.Signals(sig).name})."
+        )
+    if not outcome.done:
+        code = os.WEXITSTATUS(outcome.status) if os.WIFEXITED(outcome.status) else -1
+        return RunError(
+            "exception",
+            f"Your code ended the process before it finished (exit status {code}); "
+            "nothing it printed after that point is reported.",
+        )
+    if outcome.error is None:
+        return None
+    said = RunError.from_json(outcome.error)
+    # What the database did is the supervisor's to say.
+    if db.timed_out and said.kind == "exception":
+        return RunError(
+            "timeout",
+            f"A statement ran longer than the sandbox's statement limit ({limits.statement_ms / 1000:g} s) "
+            "and was cancelled.",
+            said.line,
+            said.traceback,
+        )
+    if db.out_of_memory and said.kind in {"exception", "memory"}:
+        return RunError(
+            "memory",
+            f"A statement needed more memory than the sandbox allows ({limits.memory_mb} MB).",
+            said.line,
+            said.traceback,
+        )
+    if db.denied and said.kind == "exception":
+        return RunError(
+            "forbidden", f"{db.denied[-1]} is not allowed in the sandbox.", said.line, said.traceback
+        )
+    if said.kind in {"busy", "internal"} and not said.message.startswith("The sandbox failed"):
+        return RunError("exception", said.message, said.line, said.traceback)
+    return said
+
+
+# The supervisor's own life.
+
+
+def _reply(conn: socket.socket, payload: dict[str, Any]) -> None:
+    try:
+        conn.settimeout(10)
+        conn.sendall(json.dumps(payload, default=str).encode() + b"\n")
+    except OSError:
+        pass  # the client went away; nothing to tell it
+    finally:
+        conn.close()
+
+
+def _failure(kind: str, message: str) -> dict[str, Any]:
+    return {"result": RunResult.failure(kind, message).to_json()}  # type: ignore[arg-type]
+
+
+@dataclass
+class Spare:
+    """A supervisor waiting for a run: its first child forked, its database open."""
+
+    where: Where
+    dataset: DatasetRef
+    limits: Limits
+    kids: list[Child]
+    db: RunDatabase | None
+    broken: str | None = None
+
+    @classmethod
+    def make(cls, where: Where, dataset: DatasetRef, control: socket.socket) -> Spare:
+        spare = cls(where, dataset, Limits(), [fork_child(where)], None)  # the child before the database
+        # Under load the run is already waiting: it does not wait for a warm-up, and the CPU
+        # a warm-up would take goes to runs instead.
+        if spare.open() and not select.select([control], [], [], WARM_UP_AFTER_SECONDS)[0]:
+            spare.warm_up()
+        return spare
+
+    def warm_up(self) -> None:
+        """The first child runs the warm-up against this database, which keeps no record of it."""
+        assert self.db is not None
+        kid = self.kids[0]
+        try:
+            kid.channel.sendall(wire.encode_pickle({"warm_up": child.WARM_UP, "database": self.db.about()}))
+            frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
+            kid.channel.settimeout(WARM_UP_SECONDS)
+            ready = False
+            while not ready:
+                chunk = kid.channel.recv(1 << 16)
+                if not chunk:
+                    break
+                for body in frames.feed(chunk):
+                    request = wire.decode_request(body)
+                    if request.op == wire.READY:
+                        ready = True
+                    else:
+                        kid.channel.sendall(wire.encode_pickle(self.db.handle(request, float("inf"))))
+        except (OSError, wire.ProtocolError):
+            pass  # a child that fails its warm-up is seen to be dead when the run comes
+        finally:
+            kid.channel.settimeout(None)
+            self.db.reset()
+
+    def open(self) -> bool:
+        """Open the database if it is not; what went wrong is told to the request this spare serves."""
+        if self.db is None:
+            try:
+                self.db, self.broken = RunDatabase.open(self.where, self.dataset, self.limits), None
+            except Exception as exc:
+                self.broken = f"{type(exc).__name__}: {exc}"
+        return self.db is not None
+
+    def children(self, count: int) -> list[Child]:
+        """``count`` children that have never seen the database; forks more only with it closed."""
+        usable = [kid for kid in self.kids if alive(kid)]
+        for kid in self.kids:
+            if kid not in usable:
+                discard(kid)
+        if len(usable) < count:
+            assert self.db is not None
+            self.db.close()
+            usable += [fork_child(self.where) for _ in range(count - len(usable))]
+            self.db = RunDatabase.open(self.where, self.dataset, self.limits)
+        self.kids = []  # the run's now: it discards those it does not use
+        return usable
+
+    def run(self, conn: socket.socket, cpu: int | None = None) -> dict[str, Any]:
+        """Serve one run: every repeat in a fresh child on a fresh transaction, then the probe."""
+        body = wire.read_line(conn, limit=4 * 1024 * 1024)
+        if not self.open():  # prepared since this spare was forked, perhaps
+            return _failure("internal", f"Could not open the dataset: {self.broken}")
+        limits = Limits.from_json(body.get("limits", {}))
+        repeat = 1 if body.get("probed") else max(1, min(int(body.get("repeat", 1)), limits.max_repeat))
+        latency_ms = max(0.0, min(float(body.get("latency_ms") or 0), limits.max_latency_ms))
+        job = {"code": body["code"], "cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
+        kids = self.children(repeat)
+        outcomes: list[Outcome] = []
+        first: capture.StatementLog | None = None
+        error: RunError | None = None
+        for index, kid in enumerate(kids):
+            db = self._database(limits, latency_ms, fresh=index > 0)
+            outcome = self._watch(job, kid, db, conn, cpu)
+            if not (outcome.started or outcome.abandoned or outcome.broken):
+                # It died before its code reached it (killed while it waited): once more, in a new one.
+                kid = self.children(1)[0]
+                db = self._database(limits, latency_ms, fresh=False)
+                outcome = self._watch(job, kid, db, conn, cpu)
+            outcomes.append(outcome)
+            error = judge(outcome, db, limits)
+            db.close_child_transaction()
+            first = first or db.log
+            if error is not None:  # a later repeat that fails makes the run fail
+                break
+        for kid in kids[len(outcomes) :]:
+            discard(kid)
+        assert first is not None and self.db is not None
+        db, log = self.db, first
+        # The grader's probe is read only now: no child is forked after it reaches this process.
+        probe = (
+            wire.read_line(conn, limit=4 * 1024 * 1024).get("probe") if not outcomes[-1].abandoned else None
+        )
+        probe_output = db.probe(probe) if probe and error is None else None
+        db.reset()
+        result = RunResult(
+            stdout=outcomes[0].stdout.decode("utf-8", errors="replace"),
+            truncated=outcomes[0].truncated,
+            error=error,
+            queries=log.queries(limits.queries_reported),
+            query_count=log.query_count,
+            db_ms=round(log.db_ms, 3),
+            wall_ms=Timing.of([o.wall_ms for o in outcomes if o.started]),
+            dataset=db.describe(self.where),
+            latency={"per_query_ms": db.latency_ms, "simulated_ms": round(log.simulated_ms, 3)},
+        )
+        return {"result": result.to_json(), "probe_output": probe_output}
+
+    def _database(self, limits: Limits, latency_ms: float, *, fresh: bool) -> RunDatabase:
+        """The open database, for one more child: rolled back to the dataset first when ``fresh``."""
+        assert self.db is not None
+        if fresh:
+            self.db.reset()
+        self.limits = self.db.limits = limits
+        self.db.latency_ms = latency_ms
+        return self.db
+
+    def _watch(
+        self, job: dict[str, Any], kid: Child, db: RunDatabase, conn: socket.socket, cpu: int | None
+    ) -> Outcome:
+        pin([os.getpid(), kid.pid], cpu)
+        return watch({**job, "database": db.about()}, kid, db, db.limits, conn)
+
+    def digest(self) -> dict[str, Any]:
+        if not self.open() or self.db is None:
+            return {"error": f"Could not open the dataset: {self.broken}"}
+        return {"ok": True, "digest": self.db.digest(), "dataset": self.db.describe(self.where)}
+
+    def prepared(self) -> dict[str, Any]:
+        if not self.open() or self.db is None:
+            return {"error": f"Could not open the dataset: {self.broken}"}
+        return {"ok": True, "dataset": self.db.describe(self.where)}
+
+    def end(self) -> None:
+        for kid in self.kids:
+            discard(kid)
+        if self.db is not None:
+            self.db.close()
+
+
+def main(control: socket.socket, where: Where, dataset: DatasetRef) -> NoReturn:
+    """A spare supervisor's life: get ready, wait for one request, serve it, exit.
+
+    The main process hands over the client's connection on ``control``; if it
+    closes ``control`` instead (the dataset left the pool, or it exits), the
+    spare and its waiting child end without having seen any code.
+    """
+    try:
+        spare = Spare.make(where, dataset, control)
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 16, 1)
+        except OSError:
+            message, fds = b"", []
+        control.close()
+        if not message or not fds:
+            spare.end()
+            os._exit(0)
+        conn = socket.socket(fileno=fds[0])
+        try:
+            if message[:1] == b"d":
+                payload = spare.digest()
+            elif message[:1] == b"p":
+                payload = spare.prepared()
+            else:
+                payload = spare.run(conn, cpu=message[1] if len(message) > 1 else None)
+        except Exception as exc:
+            traceback.print_exc(file=sys.stderr)  # a bug in the supervisor: the worker's log says where
+            payload = _failure("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")
+        _reply(conn, payload)
+        spare.end()
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+    finally:
+        os._exit(0)
