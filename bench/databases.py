@@ -2,13 +2,15 @@
 
 * ``throwaway_sqlite()``: a temporary SQLite file with the app's options, removed after.
 * ``rolled_back(alias)``: a transaction that is always rolled back, for any backend.
-* ``memory_copy()``: an in-memory dataset built exactly as the sandbox worker builds it.
+* ``in_process()``: a prepared dataset, open in this process: the baseline of the sandbox's figures.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,10 @@ from django.db import connections, models, transaction
 
 from blog import seed
 from blog.models import Article, Author, Category, Comment, Dataset, Tag
-from sandbox.worker import datasets
+from sandbox import datasets as sandbox_datasets
+from sandbox.contract import DatasetRef
+from sandbox.worker import child
+from sandbox.worker.proxy import STUDENT_FILENAME
 
 SQLITE = "django.db.backends.sqlite3"
 # config/settings.py's options for the app's SQLite database, used when the app
@@ -78,27 +83,61 @@ def reset_sequences(alias: str) -> None:
             cursor.execute(sql)
 
 
-def memory_copy(size: str, seed_value: int) -> datasets.Dataset:
-    """The (size, seed) dataset in ``:memory:``, built as ``sandbox.worker.datasets`` builds it."""
-    alias = f"bench_memory_{size}_{seed_value}"
-    _add_alias(alias, NAME=":memory:", OPTIONS={})  # the worker's settings have no OPTIONS
-    _create_schema(alias)
-    rows = seed.generate(size, seed_value)
-    with transaction.atomic(using=alias):
-        seed.write_raw(rows, using=alias)
-    connection = connections[alias]
-    digest = seed.dataset_digest(using=alias)
-    connection.connection.execute("PRAGMA temp_store = MEMORY")  # as datasets._build() does
-    connection.connection.set_authorizer(datasets._authorizer)
-    return datasets.Dataset(size, seed_value, digest, connection, 0.0)
-
-
 @contextmanager
-def activated(dataset: datasets.Dataset) -> Iterator[None]:
-    """``dataset`` as this thread's default database, as in the worker; the app's is restored after."""
+def in_process(dataset: DatasetRef) -> Iterator[str]:
+    """``dataset`` as this thread's default database, on a private copy of its prepared file.
+
+    The baseline of the sandbox benchmarks: the same data, the same SQLite, the
+    same code, run in this process with no sandbox around it. The app's
+    database is the default again afterwards.
+    """
+    prepared = sandbox_datasets.directory() / f"{dataset.key()}.sqlite3"
+    sandbox_datasets.ensure(dataset)
+    directory = Path(tempfile.mkdtemp(prefix="querylab-bench-"))
+    shutil.copyfile(prepared, directory / "copy.sqlite3")
+    alias = f"bench_{dataset.key()}"
+    _add_alias(
+        alias, NAME=str(directory / "copy.sqlite3"), OPTIONS={"init_command": "PRAGMA temp_store=MEMORY"}
+    )
     previous = connections["default"]
     try:
-        datasets.activate(dataset)
-        yield
+        connections["default"] = connections[alias]
+        yield alias
     finally:
         connections["default"] = previous
+        connections[alias].close()
+        del connections[alias]
+        del connections.settings[alias]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class InProcessLog:
+    """The capture the sandbox had before its supervisor: an execute wrapper in the code's own process.
+
+    Kept here as the baseline the new path is measured against: it records what
+    the supervisor records (SQL, parameters, time, the submitted line).
+    """
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, object, float, int | None]] = []
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            frame: Any = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename != STUDENT_FILENAME:
+                frame = frame.f_back
+            self.queries.append((sql, params, ms, frame.f_lineno if frame else None))
+
+
+def run_in_process(code: str) -> InProcessLog:
+    """``code`` compiled as submitted code is, run here under an ``InProcessLog``."""
+    log = InProcessLog()
+    compiled = child.compile_code(code)
+    assert not isinstance(compiled, dict), compiled
+    with connections["default"].execute_wrapper(log):
+        exec(compiled, child.namespace())
+    return log

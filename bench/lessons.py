@@ -17,6 +17,7 @@ from bench import report
 from bench.timing import Stats
 from lessons import loader
 from sandbox import runner
+from sandbox.contract import DatasetRef, RunRequest
 
 SIZES = ("default", "large")
 JUDGED = "large"
@@ -26,12 +27,12 @@ REPEAT = 3
 
 def _walls(bad_code: str, good_code: str, size: str) -> tuple[Stats, Stats, int]:
     """ROUNDS rounds of (bad, good): each sample is the child's median of REPEAT runs."""
-    dataset = runner.DatasetRef(size, 1)
+    dataset = DatasetRef(size, 1)
     samples: tuple[list[float], list[float]] = ([], [])
     count = 0
     for _ in range(ROUNDS):
         for walls, code in zip(samples, (bad_code, good_code), strict=True):
-            result = runner.run(code, repeat=REPEAT, dataset=dataset)
+            result = runner.run(RunRequest(code, repeat=REPEAT, dataset=dataset))
             count = result.query_count
             walls.append(result.wall_ms.median / 1000)
     return Stats(tuple(samples[0])), Stats(tuple(samples[1])), count

@@ -9,8 +9,17 @@ from pathlib import Path
 
 from django.test.utils import override_settings
 
-from bench import capture_overhead, lessons, load, report, resets, runner_overhead, seeding, throughput
-from bench.databases import memory_copy
+from bench import (
+    capture_overhead,
+    lessons,
+    load,
+    report,
+    resets,
+    runner_overhead,
+    seeding,
+    served,
+    throughput,
+)
 from sandbox import runner
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -26,16 +35,16 @@ def _timed[T](name: str, step: Callable[[], T]) -> T:
 
 def _sections() -> list[str]:
     parts = [_timed("seed", seeding.run)]
-    dataset = memory_copy(runner_overhead.DATASET.size, runner_overhead.DATASET.seed)
-    parts.append(_timed("capture overhead", lambda: capture_overhead.run(dataset)))
     try:
         failure = _timed("worker warm-up", runner_overhead.warm)
         if failure is None:
-            parts.append(_timed("runner overhead", lambda: runner_overhead.run(dataset)))
+            parts.append(_timed("cost per statement", capture_overhead.run))
+            parts.append(_timed("runner overhead", runner_overhead.run))
             parts.append(_timed("throughput", throughput.run))
             parts.append(_timed("lessons", lessons.run))
             parts.append(_timed("resets", resets.run))
             parts.append(_timed("load", load.run))
+            parts.append(_timed("served", served.run))
         else:
             parts.append(
                 f"## 3. Runner overhead and 4. Throughput\n\nNot measured: a warm-up run failed ({failure})."

@@ -11,12 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from bench import cpu, report
 from bench.timing import Stats, sample
 from sandbox import runner
+from sandbox.contract import DatasetRef, RunRequest
 
 CODE = "print(1)"
-DATASET = runner.DatasetRef("default", 1)
+DATASET = DatasetRef("default", 1)
 CONCURRENCY = (2, 8, 32)
 SECONDS = 5.0
-TARGET_RUNS_PER_SECOND = 100.0
+TARGET_RUNS_PER_SECOND = 150.0
 ALLOWED_ERRORS = {"busy"}
 SETTLE_SECONDS = 0.3
 
@@ -25,7 +26,7 @@ def _client(start: threading.Barrier) -> tuple[Stats, Counter[str]]:
     errors: Counter[str] = Counter()
 
     def once() -> None:
-        result = runner.run(CODE, dataset=DATASET)
+        result = runner.run(RunRequest(CODE, dataset=DATASET))
         if result.error is not None:
             errors[result.error.kind] += 1
         elif result.stdout != "1\n":

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db import connections
 
 from sandbox import analysis, datasets, pg
 from sandbox.contract import DatasetRef, RunRequest, RunResult
-from sandbox.worker import confine
+from sandbox.worker import confine, wire
 
 DEFAULT_DATASET = DatasetRef("default", 1)
 START_SECONDS = 60
@@ -77,6 +78,8 @@ class _Keeper:
                 answer.put((True, job()))
             except BaseException as exc:
                 answer.put((False, exc))
+            finally:
+                connections.close_all()  # this thread lives on: it keeps no connection open
 
     def call(self, job: Callable[[], T]) -> T:
         if threading.current_thread() is self._thread:
@@ -110,8 +113,6 @@ class Worker:
         self.pid_path = run_dir / f"{name}.pid"
         self.staged_path = run_dir / f"{name}.staged"
         self.process: subprocess.Popen[bytes] | None = None
-        self._keeper: _Keeper | None = None
-        self._keeper_lock = threading.Lock()
 
     # Talking to it.
 
@@ -134,7 +135,7 @@ class Worker:
         return self._send(header, lines, timeout)
 
     def _send(self, header: dict[str, Any], body: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
-        message = b"".join(json.dumps(line).encode() + b"\n" for line in [header, *body])
+        message = b"".join(map(wire.encode_message, [header, *body]))
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
             try:
@@ -178,10 +179,7 @@ class Worker:
 
     def start(self) -> None:
         """Start the worker unless it is alive; from the keeper thread, whoever asks."""
-        with self._keeper_lock:
-            if self._keeper is None:
-                self._keeper = _Keeper()
-        self._keeper.call(self._start)
+        keeper().call(self._start)
 
     def _start(self) -> None:
         with open(self.start_lock_path, "w") as start_lock:
@@ -258,13 +256,23 @@ class Worker:
 
 
 _worker: Worker | None = None
+_keeper: _Keeper | None = None
 _worker_lock = threading.Lock()
+
+
+def keeper() -> _Keeper:
+    """The process's one keeper thread, started when first needed."""
+    global _keeper
+    with _worker_lock:
+        if _keeper is None:
+            _keeper = _Keeper()
+        return _keeper
 
 
 def _forget_in_a_forked_child() -> None:
     """A forked server process (gunicorn's) starts with no keeper thread: it must not use the parent's."""
-    global _worker, _worker_lock
-    _worker, _worker_lock = None, threading.Lock()
+    global _worker, _keeper, _worker_lock
+    _worker, _keeper, _worker_lock = None, None, threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_in_a_forked_child)

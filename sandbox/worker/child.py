@@ -111,6 +111,9 @@ def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
         return error_json(
             "exception", "SystemExit: code cannot end the sandbox process; the run stopped here.", line, tb
         )
+    if isinstance(exc, DatabaseError) and type(exc.__cause__).__name__ == "InsufficientPrivilege":
+        first = str(exc).splitlines()[0] if str(exc) else "permission denied"
+        return error_json("forbidden", f"Not allowed in the sandbox: {first}.", line, tb)
     message = f"{type(exc).__name__}: {exc}".rstrip(": ")
     if isinstance(exc, PermissionError):
         message += " (the sandbox does not allow this operation)"
@@ -159,7 +162,10 @@ def warm_up(channel: proxy.Channel, job: dict[str, Any]) -> None:
     """Run the ``WARM_UP`` steps, then say so: nothing of the learner's exists here yet."""
     proxy.install(channel, job["database"])
     for step in job["warm_up"]:
-        exec(compile(step, "<warm-up>", "exec"), namespace(guarded=False))
+        try:
+            exec(compile(step, "<warm-up>", "exec"), namespace(guarded=False))
+        except Exception:  # the run has come: the supervisor refused the next statement
+            break
     channel.send(wire.Request(wire.READY))
 
 

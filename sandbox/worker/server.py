@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import gc
 import json
 import os
 import selectors
@@ -182,7 +183,7 @@ class Server:
     def handle(self, conn: socket.socket) -> bool:
         """Serve one connection; False when asked to shut down."""
         try:
-            request = wire.read_line(conn, limit=4096, timeout=5)
+            request = wire.read_message(conn, limit=4096, timeout=5)
         except (OSError, ValueError) as exc:
             _reply(conn, _error("internal", f"Malformed request: {exc}"))
             return True
@@ -257,5 +258,11 @@ def main(argv: list[str]) -> None:
     for spec in args.warm:
         size, _, seed_value = spec.partition(":")
         server.spares.setdefault(DatasetRef(size, int(seed_value)), deque())
+    # Everything loaded so far is shared copy-on-write with every supervisor and child: keep the
+    # collector from touching it (and so copying it) in each of them.
+    # https://docs.python.org/3/library/gc.html#gc.freeze
+    supervisor.preload()
+    gc.collect()
+    gc.freeze()
     print(f"sandbox worker {server.boot} ready", file=sys.stderr, flush=True)
     server.serve()

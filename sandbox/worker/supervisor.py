@@ -41,7 +41,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.sqlite3.base import SQLiteCursorWrapper
 
 from blog import seed
-from sandbox import capture
+from sandbox import capture, pg
 from sandbox.contract import DatasetRef, Limits, RunError, RunResult, Timing
 from sandbox.worker import child, wire
 
@@ -138,6 +138,30 @@ def _may_be_control(sql: str) -> bool:
     return first not in _NOT_CONTROL or sql.lstrip()[:4].upper() in {"SAVE", "END", "END;"} or first in "Ee"
 
 
+_SQLITE_ABOUT: dict[str, Any] = {}
+
+
+def preload() -> None:
+    """Load, in the worker's main process, what every supervisor and child would load on its own.
+
+    Everything loaded here is shared copy-on-write by the processes forked from it;
+    what a fork loads itself, it pays for in every run (measured: 5 ms of CPU to
+    open a run's SQLite database in a fork that had never opened one).
+    """
+    import sqlparse  # noqa: F401  (the one-statement check on PostgreSQL)
+
+    if on_postgresql():
+        import psycopg.pq  # noqa: F401
+        from django.db.backends.postgresql import base  # noqa: F401
+
+        return
+    scratch = RunDatabase(DatasetRef("default", 0), connections["default"], Limits())
+    scratch.connect()  # the in-memory database of the worker's settings: empty
+    _SQLITE_ABOUT.update(scratch.about())
+    scratch.close()
+    child.namespace()
+
+
 def on_postgresql() -> bool:
     """Whether this worker's runs use PostgreSQL (``sandbox/pg.py``) rather than staged SQLite copies."""
     return str(settings.DATABASES["default"]["ENGINE"]).endswith("postgresql")
@@ -168,6 +192,8 @@ class RunDatabase:
     out_of_memory: bool = False
     _own: bool = False  # the supervisor's own statements pass the authorizer
     qmarks: dict[str, str] = field(default_factory=dict)
+    connected: bool = False
+    described: dict[str, Any] | None = None
     descriptions: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -183,8 +209,6 @@ class RunDatabase:
 
     @classmethod
     def open(cls, where: Where, dataset: DatasetRef, limits: Limits) -> RunDatabase:
-        from sandbox import pg
-
         alias = f"run_{dataset.key()}"
         if on_postgresql():
             options = f"-c search_path={pg.schema_name(dataset.size, dataset.seed)} -c statement_timeout={limits.statement_ms}"
@@ -207,11 +231,15 @@ class RunDatabase:
                 },
             }
         wrapper = connections[alias]
-        wrapper.ensure_connection()
-        database = cls(dataset, wrapper, limits)
-        database._prepare()
         connections["default"] = wrapper  # the probe's ORM queries run here too
-        return database
+        return cls(dataset, wrapper, limits)
+
+    def connect(self) -> None:
+        """Connect on first use: a run that never reaches the database never pays for it."""
+        if not self.connected:
+            self.wrapper.ensure_connection()
+            self._prepare()
+            self.connected = True
 
     def _prepare(self) -> None:
         if self.vendor == "sqlite":
@@ -225,7 +253,14 @@ class RunDatabase:
         self.begin()
 
     def about(self) -> dict[str, Any]:
-        """What the child's stand-in connection needs to know of this one."""
+        """What the child's stand-in connection needs to know of this one.
+
+        SQLite's is the same for every dataset and was measured once, in the worker's
+        main process (``preload``): telling it costs no connection.
+        """
+        if self.sqlite and _SQLITE_ABOUT:
+            return _SQLITE_ABOUT
+        self.connect()
         features = {
             name: value
             for name, value in vars(self.wrapper.features).items()
@@ -274,14 +309,17 @@ class RunDatabase:
             with contextlib.suppress(Exception):
                 cursor.close()
         self.cursors.clear()
-        self._own_sql("ROLLBACK")
         self.autocommit, self.in_txn = True, False
         # A new child: a new record, and it knows no statement's columns yet.
         self.log, self.descriptions = capture.StatementLog(), {}
         self.timed_out, self.out_of_memory, self.denied = False, False, []
-        self.begin()
+        if self.connected:
+            self._own_sql("ROLLBACK")
+            self.begin()
 
     def close(self) -> None:
+        if not self.connected:
+            return
         with contextlib.suppress(Exception):
             self._own_sql("ROLLBACK")
         self.wrapper.close()
@@ -344,6 +382,7 @@ class RunDatabase:
     # The child's requests.
 
     def handle(self, request: wire.Request, run_deadline: float) -> tuple[Any, ...]:
+        self.connect()
         op = request.op
         if op == wire.EXECUTE:
             return self._execute(request, run_deadline)
@@ -503,6 +542,7 @@ class RunDatabase:
             return self._error(exc)
         entry.ms = (time.perf_counter() - started) * 1000
         self._disarm(None)
+        rowcount, lastrowid = cursor.rowcount, getattr(cursor, "lastrowid", None)  # before it is closed
         handle = None
         if description:
             entry.rows = len(rows)
@@ -512,11 +552,11 @@ class RunDatabase:
                 cursor.close()
             description = self._described(sql, description)
         else:
-            entry.rows = max(cursor.rowcount, 0)
+            entry.rows = max(rowcount, 0)
             cursor.close()
-            if not control and not self.in_txn:
-                self._mark()
-        return ("ok", (description, cursor.rowcount, getattr(cursor, "lastrowid", None), rows, handle))
+        if not (control or self.in_txn or sql.lstrip()[:6].upper() == "SELECT"):
+            self._mark()
+        return ("ok", (description, rowcount, lastrowid, rows, handle))
 
     def _described(self, sql: str, description: Any) -> Any:
         """The columns, or True when this SQL's were sent before: the child keeps them."""
@@ -593,6 +633,8 @@ class RunDatabase:
 
     def close_child_transaction(self) -> None:
         """The code ended with a transaction open: like a closed connection, it is lost."""
+        if not self.connected:
+            return
         if self.in_txn:
             self._own_sql(f"ROLLBACK TO SAVEPOINT {CHILD_TXN}")
             self._own_sql(f"RELEASE SAVEPOINT {CHILD_TXN}")
@@ -605,6 +647,7 @@ class RunDatabase:
         import io
 
         output = io.StringIO()
+        self.connect()
         try:
             with (
                 contextlib.redirect_stdout(output),
@@ -619,14 +662,19 @@ class RunDatabase:
         return output.getvalue()
 
     def digest(self) -> str:
+        self.connect()
         with self.own():
             return seed.dataset_digest(using=self.wrapper.alias)
 
     def describe(self, where: Where) -> dict[str, Any]:
         """The dataset's name and the digest it was prepared with."""
-        if self.vendor == "postgresql":
-            from sandbox import pg
+        if self.described is None:
+            self.described = self._describe(where)
+        return self.described
 
+    def _describe(self, where: Where) -> dict[str, Any]:
+        if self.vendor == "postgresql":
+            self.connect()
             with self.own(), contextlib.closing(self.raw.cursor()) as cursor:
                 cursor.execute(pg.DIGEST_SQL, [pg.schema_name(self.dataset.size, self.dataset.seed)])
                 row = cursor.fetchone()
@@ -733,7 +781,10 @@ def watch(
         kill(kid.pid)  # it has finished, or it must stop now
         kid.channel.close()
         os.close(kid.stdout)
-        _, outcome.status = os.waitpid(kid.pid, 0)
+        if outcome.done:  # its last word is in: its memory is torn down while the answer goes out
+            _exiting.append(kid.pid)
+        else:  # how it ended is the run's error
+            _, outcome.status = os.waitpid(kid.pid, 0)
     outcome.truncated = len(stdout) > limits.output_bytes
     outcome.stdout = bytes(stdout[: limits.output_bytes])
     return outcome
@@ -762,6 +813,8 @@ def _serve(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 outcome.timed_out = outcome.started and not outcome.done
+                if outcome.done:  # the harness closes its output before its last word; this one did not
+                    outcome.broken = "a last word sent while the code was still running"
                 return
             for fd, _ in poller.poll(remaining * 1000):
                 if fd == kid.stdout:
@@ -797,9 +850,11 @@ def _serve(
                         finished = time.perf_counter()
                         outcome.done = True
                         outcome.error = request.params if isinstance(request.params, dict) else None
-                        deadline = min(
-                            deadline, time.monotonic() + 1
-                        )  # to close its ends, then it is stopped
+                        # Its output is closed before its last word; the channel closes only once
+                        # its memory is torn down, which the answer does not wait for.
+                        poller.unregister(fd)
+                        open_ends -= 1
+                        deadline = min(deadline, time.monotonic() + 0.5)
                     else:
                         kid.channel.sendall(wire.encode_pickle(db.handle(request, deadline)))
                 if time.monotonic() > deadline and outcome.started and not outcome.done:
@@ -811,6 +866,16 @@ def _serve(
         if not outcome.done:
             finished = time.perf_counter()
         outcome.wall_ms = (finished - started) * 1000 if outcome.started else 0.0
+
+
+_exiting: list[int] = []
+
+
+def reap() -> None:
+    """Wait for the children this supervisor killed after their last word."""
+    while _exiting:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(_exiting.pop(), 0)
 
 
 def judge(outcome: Outcome, db: RunDatabase, limits: Limits) -> RunError | None:
@@ -861,7 +926,7 @@ def judge(outcome: Outcome, db: RunDatabase, limits: Limits) -> RunError | None:
     if db.timed_out and said.kind == "exception":
         return RunError(
             "timeout",
-            f"A statement ran longer than the sandbox's statement limit ({limits.statement_ms / 1000:g} s) "
+            f"A statement ran longer than the sandbox's statement timeout ({limits.statement_ms / 1000:g} s) "
             "and was cancelled.",
             said.line,
             said.traceback,
@@ -916,32 +981,44 @@ class Spare:
         # Under load the run is already waiting: it does not wait for a warm-up, and the CPU
         # a warm-up would take goes to runs instead.
         if spare.open() and not select.select([control], [], [], WARM_UP_AFTER_SECONDS)[0]:
-            spare.warm_up()
+            spare.warm_up(control)
         return spare
 
-    def warm_up(self) -> None:
-        """The first child runs the warm-up against this database, which keeps no record of it."""
+    def warm_up(self, control: socket.socket) -> None:
+        """The first child runs the warm-up against this database, which keeps no record of it.
+
+        A run that arrives meanwhile cuts it short: the child's next statement is
+        refused, and it stops and says it is ready.
+        """
         assert self.db is not None
         kid = self.kids[0]
+        frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
+        deadline = time.monotonic() + WARM_UP_SECONDS
+        wanted = False
         try:
             kid.channel.sendall(wire.encode_pickle({"warm_up": child.WARM_UP, "database": self.db.about()}))
-            frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
-            kid.channel.settimeout(WARM_UP_SECONDS)
-            ready = False
-            while not ready:
+            while True:
+                readable, _, _ = select.select(
+                    [kid.channel, control], [], [], max(0, deadline - time.monotonic())
+                )
+                if not readable:
+                    return
+                if control in readable:
+                    wanted = True
+                if kid.channel not in readable:
+                    continue
                 chunk = kid.channel.recv(1 << 16)
                 if not chunk:
-                    break
+                    return
                 for body in frames.feed(chunk):
                     request = wire.decode_request(body)
                     if request.op == wire.READY:
-                        ready = True
-                    else:
-                        kid.channel.sendall(wire.encode_pickle(self.db.handle(request, float("inf"))))
+                        return
+                    answer = ("error", "InterfaceError", "the warm-up is over", None) if wanted else None
+                    kid.channel.sendall(wire.encode_pickle(answer or self.db.handle(request, float("inf"))))
         except (OSError, wire.ProtocolError):
             pass  # a child that fails its warm-up is seen to be dead when the run comes
         finally:
-            kid.channel.settimeout(None)
             self.db.reset()
 
     def open(self) -> bool:
@@ -969,7 +1046,7 @@ class Spare:
 
     def run(self, conn: socket.socket, cpu: int | None = None) -> dict[str, Any]:
         """Serve one run: every repeat in a fresh child on a fresh transaction, then the probe."""
-        body = wire.read_line(conn, limit=4 * 1024 * 1024)
+        body = wire.read_message(conn, limit=4 * 1024 * 1024)
         if not self.open():  # prepared since this spare was forked, perhaps
             return _failure("internal", f"Could not open the dataset: {self.broken}")
         limits = Limits.from_json(body.get("limits", {}))
@@ -981,6 +1058,7 @@ class Spare:
         first: capture.StatementLog | None = None
         error: RunError | None = None
         for index, kid in enumerate(kids):
+            reap()  # a repeat never shares the machine with the last one's exit
             db = self._database(limits, latency_ms, fresh=index > 0)
             outcome = self._watch(job, kid, db, conn, cpu)
             if not (outcome.started or outcome.abandoned or outcome.broken):
@@ -1000,10 +1078,11 @@ class Spare:
         db, log = self.db, first
         # The grader's probe is read only now: no child is forked after it reaches this process.
         probe = (
-            wire.read_line(conn, limit=4 * 1024 * 1024).get("probe") if not outcomes[-1].abandoned else None
+            wire.read_message(conn, limit=4 * 1024 * 1024).get("probe")
+            if not outcomes[-1].abandoned
+            else None
         )
         probe_output = db.probe(probe) if probe and error is None else None
-        db.reset()
         result = RunResult(
             stdout=outcomes[0].stdout.decode("utf-8", errors="replace"),
             truncated=outcomes[0].truncated,
@@ -1079,6 +1158,7 @@ def main(control: socket.socket, where: Where, dataset: DatasetRef) -> NoReturn:
             payload = _failure("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")
         _reply(conn, payload)
         spare.end()
+        reap()
     except BaseException:
         traceback.print_exc(file=sys.stderr)
     finally:

@@ -225,22 +225,32 @@ class FrameReader:
             self.buffer += chunk
 
 
-def read_line(conn: socket.socket, limit: int, timeout: float = 10) -> dict[str, Any]:
-    """Exactly one JSON line from ``conn``, never a byte of what follows it.
+def encode_message(message: dict[str, Any]) -> bytes:
+    """A request to the worker: one frame of JSON."""
+    body = json.dumps(message).encode()
+    return FRAME.pack(len(body)) + body
 
-    A request to the worker is lines: a header (op and dataset) that its main
+
+def read_message(conn: socket.socket, limit: int, timeout: float = 10) -> dict[str, Any]:
+    """Exactly one frame from ``conn``, never a byte of what follows it.
+
+    A request to the worker is frames: a header (op and dataset) that its main
     process reads, then the run and the probe, which only the run's supervisor
-    reads; each reader takes its own lines and leaves the rest in the socket.
+    reads, the probe last of all. Each reader takes its own frame and leaves the
+    rest in the socket, so no process holds a byte it was not meant to read.
     """
     conn.settimeout(timeout)
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        peeked = conn.recv(65536, socket.MSG_PEEK)
-        if not peeked:
-            break
-        end = peeked.find(b"\n")
-        data += conn.recv(end + 1 if end >= 0 else len(peeked))
-        if len(data) > limit:
-            raise ValueError("request too large")
-    line: dict[str, Any] = json.loads(data)
-    return line
+    (length,) = FRAME.unpack(_exactly(conn, FRAME.size))
+    if length > limit:
+        raise ValueError(f"a request of {length:,} bytes (the limit is {limit:,})")
+    message = json.loads(_exactly(conn, length))
+    if not isinstance(message, dict):
+        raise ValueError("a request that is not an object")
+    return message
+
+
+def _exactly(conn: socket.socket, size: int) -> bytes:
+    data = conn.recv(size, socket.MSG_WAITALL)
+    if len(data) != size:
+        raise ValueError("the request ended early")
+    return data

@@ -58,31 +58,42 @@ def test_runs_read_the_dataset_schema_with_every_statement_and_its_line(baseline
 @pytest.mark.parametrize(
     "code",
     [
-        "Comment.objects.all().delete()\nArticle.objects.update(views=0)\nprint(Comment.objects.count())",
+        "Comment.objects.all().delete()\nArticle.objects.update(views=0)",
         "c = connection.cursor()\nc.execute('DELETE FROM blog_comment')\nc.execute('COMMIT')",
-        "Comment.objects.all().delete()\nconnection.connection.commit()",
-        "c = connection.cursor()\nc.execute('SET CONSTRAINTS ALL IMMEDIATE')\nc.execute('DELETE FROM blog_comment')",
+        "Comment.objects.all().delete()\nconnection.ensure_connection()\nconnection.connection.commit()",
+        "transaction.set_autocommit(False)\nComment.objects.all().delete()\ntransaction.commit()",
+        "with transaction.atomic():\n    Comment.objects.all().delete()",
     ],
-    ids=["orm-writes", "cursor-commit", "raw-connection-commit", "constraints-immediate"],
+    ids=["orm-writes", "cursor-commit", "raw-connection-commit", "autocommit-off-commit", "atomic"],
 )
-def test_no_write_survives_a_run_not_even_a_commit(baseline: str, code: str) -> None:
-    result = run(code)
-    if "commit" in code.lower() or "IMMEDIATE" in code:
-        assert result.error is not None
-        assert "QueryLab never keeps what a run changes" in result.error.message
-    else:
-        assert result.error is None and result.stdout == "0\n"
+def test_a_commit_is_the_codes_to_see_and_never_reaches_the_dataset(baseline: str, code: str) -> None:
+    """The code's COMMIT ends its own transaction (a savepoint of the supervisor's), never the real one."""
+    result = run(code + "\nprint(Comment.objects.count())")
+    assert result.error is None, result.error
+    assert result.stdout == "0\n"
     assert runner.dataset_digest(TINY) == baseline
     assert run("print(Article.objects.count(), Comment.objects.count())").stdout == "20 60\n"
 
 
-def test_transaction_commit_is_refused_inside_the_runs_transaction(baseline: str) -> None:
-    result = run("transaction.commit()")
-    assert result.error is not None
-    assert (
-        result.error.message
-        == "TransactionManagementError: This is forbidden when an 'atomic' block is active."
+def test_a_write_made_to_commit_at_once_is_refused_by_the_database_itself(baseline: str) -> None:
+    """Past the supervisor, the second wall: a deferred trigger refuses any write of the sandbox role."""
+    result = run(
+        "c = connection.cursor()\nc.execute('SET CONSTRAINTS ALL IMMEDIATE')\nc.execute('DELETE FROM blog_comment')"
     )
+    assert result.error is not None
+    assert "QueryLab never keeps what a run changes" in result.error.message
+    assert runner.dataset_digest(TINY) == baseline
+
+
+def test_a_failed_statement_outside_a_transaction_fails_alone_as_in_autocommit(baseline: str) -> None:
+    result = run(
+        "Tag.objects.create(name='kept', slug='kept')\n"
+        "try:\n    Tag.objects.create(name='kept', slug='kept')\nexcept Exception as exc:\n    print(type(exc))\n"
+        "print(Tag.objects.filter(slug='kept').count())"
+    )
+    assert result.error is None, result.error
+    assert result.stdout == "<class 'django.db.utils.IntegrityError'>\n1\n"
+    assert runner.dataset_digest(TINY) == baseline
 
 
 @pytest.mark.parametrize(
@@ -115,9 +126,9 @@ def test_a_runaway_query_is_cancelled_by_the_statement_timeout(baseline: str) ->
     assert "statement timeout" in result.error.message
 
 
-def test_app_secrets_are_not_in_the_workers_settings(baseline: str) -> None:
-    result = run("print(connection.settings_dict['USER'], connection.settings_dict['NAME'])")
-    assert result.stdout.split()[0] == pg.ROLE
+def test_the_child_knows_no_credentials_at_all(baseline: str) -> None:
+    result = run("print(repr(connection.settings_dict['USER']), repr(connection.settings_dict['PASSWORD']))")
+    assert result.stdout == "'' ''\n"
     assert settings.SECRET_KEY not in result.stdout
     password = settings.DATABASES["default"].get("PASSWORD")
     assert not password or password not in result.stdout

@@ -19,6 +19,7 @@ import pytest
 
 from sandbox import runner
 from sandbox.contract import LIMITS, DatasetRef, Limits, RunError, RunRequest, RunResult
+from sandbox.worker import wire
 
 TINY = DatasetRef("tiny", 1)
 SMALL = DatasetRef("small", 1)
@@ -429,7 +430,7 @@ def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
     body = {"code": "import time\ntime.sleep(7)\n", "limits": LIMITS.to_json()}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(str(worker.socket_path))
-        conn.sendall(b"".join(json.dumps(line).encode() + b"\n" for line in (header, body, {"probe": None})))
+        conn.sendall(b"".join(map(wire.encode_message, (header, body, {"probe": None}))))
         deadline = time.monotonic() + 10
         while worker.request({"op": "ping"}, timeout=2)["children"] == 0:
             assert time.monotonic() < deadline, "the run never started"
