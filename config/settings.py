@@ -138,9 +138,9 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Where learners' code runs: "sqlite" (an in-memory copy per dataset inside the worker,
-# the default) or "postgresql" (schemas of the app's own PostgreSQL, reached through its
-# Unix socket; see sandbox/pg.py).
+# Where learners' code runs: "sqlite" (a prepared file per dataset, of which the worker
+# stages a private copy; the default) or "postgresql" (schemas of the app's own
+# PostgreSQL, reached through its Unix socket; see sandbox/pg.py).
 SANDBOX_DATABASE = os.environ.get("QUERYLAB_SANDBOX_DATABASE", "sqlite")
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

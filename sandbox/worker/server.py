@@ -1,17 +1,18 @@
-"""The worker's main process: a pool of spare supervisors and a queue, on a Unix socket.
+"""The worker's main process: a pool of supervisors and a queue, on a Unix socket.
 
 It has Django set up and nothing else: no dataset, no database connection, no
-learner's code. Its loop only accepts connections, reads their header line (an
-op and a dataset), queues them, hands each over to a *spare supervisor*
-(``sandbox.worker.supervisor``) and reaps the ones that finished. Everything
-slow — staging a dataset, opening a database, forking the child, running the
-code — happens in the supervisor, so a run on one dataset never waits for
-another dataset to get ready.
+learner's code. Its loop only accepts connections, reads their header (an op and
+a dataset), queues them, hands each to an idle supervisor of its dataset
+(``sandbox.worker.supervisor``) by passing the connection's descriptor
+(``SCM_RIGHTS``), and hears from the supervisors when they are idle again.
+Everything slow — staging a dataset, opening a database, forking a child,
+running the code — happens in a supervisor, so a run on one dataset never waits
+for another dataset to get ready.
 
-Forking costs milliseconds, so supervisors are forked before runs arrive: a few
-spares per recently used dataset, each with its child forked and its database
-open. A request is handed to one by passing its connection's descriptor
-(``SCM_RIGHTS``); the main process then forks a replacement once no run is going.
+Supervisors live for many runs: as many per recently used dataset as runs may go
+at once, each with its database open and a child forked and warmed up before a
+run arrives. Every run still gets a fresh child, forked by the supervisor's clean
+zygote (``sandbox.worker.zygote``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sandbox.contract import LIMITS, DatasetRef
 from sandbox.worker import confine, supervisor, wire
 
 IDLE_EXIT_SECONDS = 30 * 60
-# Spare supervisors are kept for this many of the most recently used datasets.
+# Supervisors are kept for this many of the most recently used datasets.
 POOLED_DATASETS = 2
 # What the main process tells a spare to do with the connection it hands over.
 HANDOVER = {"run": b"r", "digest": b"d", "prepare": b"p"}
@@ -57,9 +58,14 @@ def _error(kind: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
-class Spare:
+class Supervisor:
+    """The main process's view of one supervisor: its control socket, its dataset, and whether it is free."""
+
     pid: int
     control: socket.socket
+    dataset: DatasetRef
+    idle: bool = False
+    cpu: int | None = None
 
 
 @dataclass
@@ -67,19 +73,22 @@ class Server:
     listener: socket.socket
     where: supervisor.Where
     max_children: int
-    spares_per_dataset: int = 2
     queue_seconds: float = LIMITS.queue_seconds
     boot: str = field(default_factory=lambda: os.urandom(8).hex())
-    # Supervisors at work (they count against max_children) and the CPU each runs on, and the spares.
-    supervisors: dict[int, int | None] = field(default_factory=dict)
-    spares: OrderedDict[DatasetRef, deque[Spare]] = field(default_factory=OrderedDict)
+    supervisors: dict[int, Supervisor] = field(default_factory=dict)
+    # The datasets that have supervisors, least recently used first.
+    datasets: OrderedDict[DatasetRef, None] = field(default_factory=OrderedDict)
     pending: deque[tuple[socket.socket, dict[str, Any], float]] = field(default_factory=deque)
     last_activity: float = field(default_factory=time.monotonic)
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     wake: tuple[int, int] = field(default_factory=os.pipe)
 
-    def _spawn(self, dataset: DatasetRef) -> Spare:
-        """Fork a spare supervisor for ``dataset``: it forks its child and opens its database."""
+    @property
+    def busy(self) -> int:
+        return sum(1 for s in self.supervisors.values() if not s.idle)
+
+    def _spawn(self, dataset: DatasetRef) -> None:
+        """Fork a supervisor for ``dataset``; it says when it is ready (idle) on its control socket."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:  # the supervisor: nothing of the main loop's stays open in it
@@ -92,9 +101,8 @@ class Server:
                     os.close(fd)
                 for queued, _, _ in self.pending:
                     queued.close()
-                for pool in self.spares.values():
-                    for spare in pool:
-                        spare.control.close()
+                for other in self.supervisors.values():
+                    other.control.close()
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 supervisor.main(theirs, self.where, dataset)
@@ -103,54 +111,82 @@ class Server:
             finally:
                 os._exit(0)
         theirs.close()
-        return Spare(pid, ours)
+        self.supervisors[pid] = Supervisor(pid, ours, dataset)
+        self.selector.register(ours, selectors.EVENT_READ, pid)
+
+    def _forget(self, pid: int) -> None:
+        gone = self.supervisors.pop(pid, None)
+        if gone is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(gone.control)
+            gone.control.close()
 
     def _retire(self, dataset: DatasetRef) -> None:
-        """Close the pool of ``dataset``: its spares see the end of their control socket and exit."""
-        for spare in self.spares.pop(dataset, deque()):
-            spare.control.close()
-
-    def start(self, conn: socket.socket, request: dict[str, Any]) -> None:
-        """Hand ``conn`` over to a spare of its dataset, forking one if none is waiting."""
-        try:
-            dataset = DatasetRef(str(request["dataset"]["size"]), int(request["dataset"]["seed"]))
-        except (KeyError, TypeError, ValueError):
-            _reply(conn, _error("internal", "A request without a dataset."))
-            return
-        pool = self.spares.setdefault(dataset, deque())
-        self.spares.move_to_end(dataset)
-        while len(self.spares) > POOLED_DATASETS:
-            self._retire(next(iter(self.spares)))
-        cpu = self._quietest_cpu()
-        what = HANDOVER[request.get("op", "run")] + (b"" if cpu is None else bytes([cpu]))
-        for _ in range(len(pool) + 2):
-            spare = pool.popleft() if pool else self._spawn(dataset)
-            try:
-                socket.send_fds(spare.control, [what], [conn.fileno()])
-            except OSError:
-                continue  # it died while it waited: the next one takes the request
-            finally:
-                spare.control.close()
-            conn.close()
-            self.supervisors[spare.pid] = cpu
-            return
-        _reply(conn, _error("internal", "No sandbox process could take the run."))
+        """Close the idle supervisors of ``dataset``: they see the end of their control socket and exit."""
+        for pid, sup in list(self.supervisors.items()):
+            if sup.dataset == dataset and sup.idle:
+                self._forget(pid)
 
     def _quietest_cpu(self) -> int | None:
         """The CPU with the fewest runs on it: each run keeps its supervisor and child on one."""
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) > 255:
             return None
-        busy = list(self.supervisors.values())
+        busy = [s.cpu for s in self.supervisors.values() if not s.idle]
         return min(cpus, key=busy.count)
 
-    def replenish(self) -> bool:
-        """Fork one spare where a pool is short, most recent dataset first; True if it did."""
-        for dataset in reversed(self.spares):
-            if len(self.spares[dataset]) < self.spares_per_dataset:
-                self.spares[dataset].append(self._spawn(dataset))
-                return True
-        return False
+    def _handover(self, sup: Supervisor, conn: socket.socket, request: dict[str, Any]) -> bool:
+        cpu = self._quietest_cpu()
+        what = HANDOVER[request.get("op", "run")] + (b"" if cpu is None else bytes([cpu]))
+        try:
+            socket.send_fds(sup.control, [what], [conn.fileno()])
+        except OSError:
+            self._forget(sup.pid)  # it died while it waited: another takes the request
+            return False
+        conn.close()
+        sup.idle, sup.cpu = False, cpu
+        return True
+
+    def _dataset_of(self, request: dict[str, Any]) -> DatasetRef | None:
+        try:
+            return DatasetRef(str(request["dataset"]["size"]), int(request["dataset"]["seed"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def dispatch(self) -> None:
+        """Hand waiting requests to idle supervisors of their datasets, starting supervisors as needed."""
+        now = time.monotonic()
+        waiting: deque[tuple[socket.socket, dict[str, Any], float]] = deque()
+        while self.pending:
+            conn, request, queued_at = self.pending.popleft()
+            dataset = self._dataset_of(request)
+            if dataset is None:
+                _reply(conn, _error("internal", "A request without a dataset."))
+                continue
+            self.datasets[dataset] = None
+            self.datasets.move_to_end(dataset)
+            if self.busy < self.max_children and any(
+                sup.idle and sup.dataset == dataset and self._handover(sup, conn, request)
+                for sup in list(self.supervisors.values())
+            ):
+                continue
+            if now - queued_at > self.queue_seconds:
+                _reply(conn, _error("busy", "The sandbox is busy with other runs; retry in a moment."))
+                continue
+            waiting.append((conn, request, queued_at))
+        self.pending = waiting
+        self._provide()
+
+    def _provide(self) -> None:
+        """Supervisors for the datasets in use: as many as runs may go at once, for the recent ones."""
+        while len(self.datasets) > POOLED_DATASETS:
+            self._retire(self.datasets.popitem(last=False)[0])
+        wanted = {dataset for _, request, _ in self.pending if (dataset := self._dataset_of(request))}
+        for dataset in reversed(self.datasets):
+            have = [s for s in self.supervisors.values() if s.dataset == dataset]
+            if len(have) < self.max_children and (dataset in wanted or not self.pending):
+                self._spawn(dataset)
+                return  # one at a time: a fork never keeps the loop long
 
     def reap(self) -> None:
         while True:
@@ -160,25 +196,7 @@ class Server:
                 return
             if pid == 0:
                 return
-            if self.supervisors.pop(pid, None) is None:
-                self._forget_spare(pid)
-
-    def _forget_spare(self, pid: int) -> None:
-        for pool in self.spares.values():
-            for spare in pool:
-                if spare.pid == pid:
-                    spare.control.close()
-                    pool.remove(spare)
-                    return
-
-    def dispatch(self) -> None:
-        now = time.monotonic()
-        while self.pending and len(self.supervisors) < self.max_children:
-            conn, request, _ = self.pending.popleft()
-            self.start(conn, request)
-        while self.pending and now - self.pending[0][2] > self.queue_seconds:
-            conn, _, _ = self.pending.popleft()
-            _reply(conn, _error("busy", "The sandbox is busy with other runs; retry in a moment."))
+            self._forget(pid)
 
     def handle(self, conn: socket.socket) -> bool:
         """Serve one connection; False when asked to shut down."""
@@ -189,53 +207,64 @@ class Server:
             return True
         op = request.get("op", "run")
         if op == "ping":
-            spares = sum(len(pool) for pool in self.spares.values())
-            _reply(conn, {"ok": True, "boot": self.boot, "children": len(self.supervisors), "spares": spares})
+            idle = sum(1 for s in self.supervisors.values() if s.idle)
+            _reply(conn, {"ok": True, "boot": self.boot, "children": self.busy, "spares": idle})
         elif op == "shutdown":
             _reply(conn, {"ok": True})
             return False
         elif op not in HANDOVER:
             _reply(conn, _error("internal", f"Unknown request {op!r}."))
-        elif len(self.supervisors) < self.max_children and not self.pending:
-            self.start(conn, request)
         else:
             self.pending.append((conn, request, time.monotonic()))
         return True
+
+    def _heard(self, pid: int) -> None:
+        """A supervisor spoke on its control socket: it is idle again, or (at its end) gone."""
+        sup = self.supervisors.get(pid)
+        if sup is None:
+            return
+        try:
+            news = sup.control.recv(64)
+        except OSError:
+            news = b""
+        if not news:
+            self._forget(pid)
+        else:
+            sup.idle = True
 
     def serve(self) -> None:
         wake_r, wake_w = self.wake
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
-        self.selector.register(self.listener, selectors.EVENT_READ)
-        self.selector.register(wake_r, selectors.EVENT_READ)
+        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
+        self.selector.register(wake_r, selectors.EVENT_READ, "wake")
         try:
             while True:
                 self.reap()
                 self.dispatch()
-                idle = not self.supervisors and not self.pending
+                idle = not self.busy and not self.pending
                 if idle and time.monotonic() - self.last_activity > IDLE_EXIT_SECONDS:
                     return
-                # Spares are forked only while no run is going: a run never waits for a fork.
-                short = idle and self.replenish()
-                timeout = 0 if short else 0.05 if self.pending else 5
-                for event, _ in self.selector.select(timeout=timeout):
-                    if event.fd == wake_r:
+                for key, _ in self.selector.select(timeout=0.05 if self.pending else 5):
+                    if key.data == "wake":
                         with contextlib.suppress(BlockingIOError):
                             os.read(wake_r, 4096)
-                        continue
-                    try:
-                        conn, _ = self.listener.accept()
-                    except OSError as exc:
-                        if exc.errno in (errno.EAGAIN, errno.EINTR):
-                            continue
-                        raise
-                    self.last_activity = time.monotonic()
-                    if not self.handle(conn):
-                        return
+                    elif key.data == "listener":
+                        try:
+                            conn, _ = self.listener.accept()
+                        except OSError as exc:
+                            if exc.errno in (errno.EAGAIN, errno.EINTR):
+                                continue
+                            raise
+                        self.last_activity = time.monotonic()
+                        if not self.handle(conn):
+                            return
+                    else:
+                        self._heard(key.data)
         finally:
-            for pooled in list(self.spares):
-                self._retire(pooled)
+            for pid in list(self.supervisors):
+                self._forget(pid)
 
 
 def main(argv: list[str]) -> None:
@@ -246,7 +275,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--staged", default=confine.STAGED_DIR, help="private, writable copies of them")
     parser.add_argument("--hide", action="append", default=[], help="a path no child may see")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--spares", type=int, default=2, help="spare supervisors per recent dataset")
     parser.add_argument("--warm", action="append", default=[], help="size:seed to keep spares for at start")
     args = parser.parse_args(argv)
     confine.make_undumpable()
@@ -254,10 +282,10 @@ def main(argv: list[str]) -> None:
     listener.setblocking(False)
     where = supervisor.Where(Path(args.datasets), Path(args.staged), [args.datasets, args.staged, *args.hide])
     where.staged.mkdir(parents=True, exist_ok=True)
-    server = Server(listener, where, max_children=args.max_children, spares_per_dataset=args.spares)
+    server = Server(listener, where, max_children=args.max_children)
     for spec in args.warm:
         size, _, seed_value = spec.partition(":")
-        server.spares.setdefault(DatasetRef(size, int(seed_value)), deque())
+        server.datasets[DatasetRef(size, int(seed_value))] = None
     # Everything loaded so far is shared copy-on-write with every supervisor and child: keep the
     # collector from touching it (and so copying it) in each of them.
     # https://docs.python.org/3/library/gc.html#gc.freeze

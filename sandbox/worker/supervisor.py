@@ -44,6 +44,7 @@ from blog import seed
 from sandbox import capture, pg
 from sandbox.contract import DatasetRef, Limits, RunError, RunResult, Timing
 from sandbox.worker import child, wire
+from sandbox.worker.zygote import Child, Zygote
 
 # A spare's child warms up after this long without a run, and for at most this long.
 WARM_UP_AFTER_SECONDS = 0.025
@@ -316,6 +317,14 @@ class RunDatabase:
         if self.connected:
             self._own_sql("ROLLBACK")
             self.begin()
+
+    def next_run(self) -> None:
+        """Between two runs, two learners perhaps: nothing of the last one survives, session state included."""
+        if self.connected and not self.sqlite:
+            self._own_sql("ROLLBACK")
+            self._own_sql("DISCARD ALL")  # prepared statements, advisory locks, cursors held...
+            self._own_sql("BEGIN")  # reset() below rolls this back and begins again
+        self.reset()
 
     def close(self) -> None:
         if not self.connected:
@@ -690,53 +699,9 @@ class RunDatabase:
 # The child, seen from here.
 
 
-@dataclass
-class Child:
-    pid: int
-    channel: socket.socket
-    stdout: int
-
-
-def fork_child(where: Where) -> Child:
-    """Fork a child that confines itself and waits for its code on fd 0."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    out_r, out_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        try:
-            os.setsid()
-            os.dup2(theirs.fileno(), 0)
-            os.dup2(out_w, 1)
-            os.dup2(out_w, 2)
-            os.closerange(3, 65536)
-            child.main(where.hidden)
-        finally:
-            os._exit(70)
-    theirs.close()
-    os.close(out_w)
-    return Child(pid, ours, out_r)
-
-
-def kill(pid: int) -> None:
-    # The child itself first: right after fork it may not lead its own group yet.
-    for send in (os.kill, os.killpg):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            send(pid, signal.SIGKILL)
-
-
-def discard(spare: Child) -> None:
-    kill(spare.pid)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(spare.pid, 0)
-    spare.channel.close()
-    os.close(spare.stdout)
-
-
-def alive(spare: Child) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        pid, _ = os.waitpid(spare.pid, os.WNOHANG)
-        return pid == 0
-    return False
+def discard(kid: Child) -> None:
+    kid.kill()
+    kid.close()
 
 
 @dataclass
@@ -767,7 +732,12 @@ def pin(pids: list[int], cpu: int | None) -> None:
 
 
 def watch(
-    job: dict[str, Any], kid: Child, db: RunDatabase, limits: Limits, client: socket.socket | None
+    job: dict[str, Any],
+    kid: Child,
+    db: RunDatabase,
+    limits: Limits,
+    client: socket.socket | None,
+    zygote: Zygote,
 ) -> Outcome:
     """One child, from its code to its end: its statements, its output, the clock and the client."""
     outcome = Outcome()
@@ -778,13 +748,10 @@ def watch(
     except OSError:  # the child is gone before or while it was told its code
         pass
     finally:
-        kill(kid.pid)  # it has finished, or it must stop now
-        kid.channel.close()
-        os.close(kid.stdout)
-        if outcome.done:  # its last word is in: its memory is torn down while the answer goes out
-            _exiting.append(kid.pid)
-        else:  # how it ended is the run's error
-            _, outcome.status = os.waitpid(kid.pid, 0)
+        kid.kill()  # it has finished, or it must stop now
+        kid.close()
+        if not outcome.done:  # how it ended is the run's error; else its memory goes while the answer does
+            outcome.status = zygote.status(kid.pid)
     outcome.truncated = len(stdout) > limits.output_bytes
     outcome.stdout = bytes(stdout[: limits.output_bytes])
     return outcome
@@ -866,16 +833,6 @@ def _serve(
         if not outcome.done:
             finished = time.perf_counter()
         outcome.wall_ms = (finished - started) * 1000 if outcome.started else 0.0
-
-
-_exiting: list[int] = []
-
-
-def reap() -> None:
-    """Wait for the children this supervisor killed after their last word."""
-    while _exiting:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(_exiting.pop(), 0)
 
 
 def judge(outcome: Outcome, db: RunDatabase, limits: Limits) -> RunError | None:
@@ -965,33 +922,57 @@ def _failure(kind: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
-class Spare:
-    """A supervisor waiting for a run: its first child forked, its database open."""
+class Supervisor:
+    """A run's supervisor, serving one run after another on one dataset.
+
+    Between runs it keeps its database open (every run rolled back) and one child
+    waiting, forked by its zygote and, while nothing else happens, warmed up.
+    """
 
     where: Where
     dataset: DatasetRef
-    limits: Limits
-    kids: list[Child]
-    db: RunDatabase | None
+    zygote: Zygote
+    limits: Limits = field(default_factory=Limits)
+    db: RunDatabase | None = None
     broken: str | None = None
+    waiting: Child | None = None
+    warm: bool = False
+    served: int = 0
 
-    @classmethod
-    def make(cls, where: Where, dataset: DatasetRef, control: socket.socket) -> Spare:
-        spare = cls(where, dataset, Limits(), [fork_child(where)], None)  # the child before the database
-        # Under load the run is already waiting: it does not wait for a warm-up, and the CPU
-        # a warm-up would take goes to runs instead.
-        if spare.open() and not select.select([control], [], [], WARM_UP_AFTER_SECONDS)[0]:
-            spare.warm_up(control)
-        return spare
+    def open(self) -> bool:
+        """Open the database if it is not; what went wrong is told to the request this supervisor serves."""
+        if self.db is None:
+            try:
+                self.db, self.broken = RunDatabase.open(self.where, self.dataset, self.limits), None
+            except Exception as exc:
+                self.broken = f"{type(exc).__name__}: {exc}"
+        return self.db is not None
+
+    def ready(self) -> None:
+        """A child waiting for the next run."""
+        if self.waiting is None or not self.waiting.alive():
+            if self.waiting is not None:
+                discard(self.waiting)
+                self.waiting = None
+            self.waiting, self.warm = self.zygote.child(), False
+
+    def children(self, count: int) -> list[Child]:
+        """``count`` children that have never seen the database or anything of an earlier run."""
+        self.ready()
+        assert self.waiting is not None
+        kids, self.waiting = [self.waiting], None
+        return kids + [self.zygote.child() for _ in range(count - 1)]
 
     def warm_up(self, control: socket.socket) -> None:
-        """The first child runs the warm-up against this database, which keeps no record of it.
+        """The waiting child runs the warm-up against this database, which keeps no record of it.
 
         A run that arrives meanwhile cuts it short: the child's next statement is
         refused, and it stops and says it is ready.
         """
+        if self.warm or self.waiting is None or not self.open():
+            return
         assert self.db is not None
-        kid = self.kids[0]
+        kid, self.warm = self.waiting, True
         frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
         deadline = time.monotonic() + WARM_UP_SECONDS
         wanted = False
@@ -1021,33 +1002,10 @@ class Spare:
         finally:
             self.db.reset()
 
-    def open(self) -> bool:
-        """Open the database if it is not; what went wrong is told to the request this spare serves."""
-        if self.db is None:
-            try:
-                self.db, self.broken = RunDatabase.open(self.where, self.dataset, self.limits), None
-            except Exception as exc:
-                self.broken = f"{type(exc).__name__}: {exc}"
-        return self.db is not None
-
-    def children(self, count: int) -> list[Child]:
-        """``count`` children that have never seen the database; forks more only with it closed."""
-        usable = [kid for kid in self.kids if alive(kid)]
-        for kid in self.kids:
-            if kid not in usable:
-                discard(kid)
-        if len(usable) < count:
-            assert self.db is not None
-            self.db.close()
-            usable += [fork_child(self.where) for _ in range(count - len(usable))]
-            self.db = RunDatabase.open(self.where, self.dataset, self.limits)
-        self.kids = []  # the run's now: it discards those it does not use
-        return usable
-
     def run(self, conn: socket.socket, cpu: int | None = None) -> dict[str, Any]:
         """Serve one run: every repeat in a fresh child on a fresh transaction, then the probe."""
         body = wire.read_message(conn, limit=4 * 1024 * 1024)
-        if not self.open():  # prepared since this spare was forked, perhaps
+        if not self.open():  # prepared since this supervisor started, perhaps
             return _failure("internal", f"Could not open the dataset: {self.broken}")
         limits = Limits.from_json(body.get("limits", {}))
         repeat = 1 if body.get("probed") else max(1, min(int(body.get("repeat", 1)), limits.max_repeat))
@@ -1058,14 +1016,11 @@ class Spare:
         first: capture.StatementLog | None = None
         error: RunError | None = None
         for index, kid in enumerate(kids):
-            reap()  # a repeat never shares the machine with the last one's exit
             db = self._database(limits, latency_ms, fresh=index > 0)
             outcome = self._watch(job, kid, db, conn, cpu)
             if not (outcome.started or outcome.abandoned or outcome.broken):
                 # It died before its code reached it (killed while it waited): once more, in a new one.
-                kid = self.children(1)[0]
-                db = self._database(limits, latency_ms, fresh=False)
-                outcome = self._watch(job, kid, db, conn, cpu)
+                outcome = self._watch(job, self.zygote.child(), db, conn, cpu)
             outcomes.append(outcome)
             error = judge(outcome, db, limits)
             db.close_child_transaction()
@@ -1076,7 +1031,6 @@ class Spare:
             discard(kid)
         assert first is not None and self.db is not None
         db, log = self.db, first
-        # The grader's probe is read only now: no child is forked after it reaches this process.
         probe = (
             wire.read_message(conn, limit=4 * 1024 * 1024).get("probe")
             if not outcomes[-1].abandoned
@@ -1109,7 +1063,7 @@ class Spare:
         self, job: dict[str, Any], kid: Child, db: RunDatabase, conn: socket.socket, cpu: int | None
     ) -> Outcome:
         pin([os.getpid(), kid.pid], cpu)
-        return watch({**job, "database": db.about()}, kid, db, db.limits, conn)
+        return watch({**job, "database": db.about()}, kid, db, db.limits, conn, self.zygote)
 
     def digest(self) -> dict[str, Any]:
         if not self.open() or self.db is None:
@@ -1121,44 +1075,63 @@ class Spare:
             return {"error": f"Could not open the dataset: {self.broken}"}
         return {"ok": True, "dataset": self.db.describe(self.where)}
 
-    def end(self) -> None:
-        for kid in self.kids:
-            discard(kid)
-        if self.db is not None:
-            self.db.close()
-
-
-def main(control: socket.socket, where: Where, dataset: DatasetRef) -> NoReturn:
-    """A spare supervisor's life: get ready, wait for one request, serve it, exit.
-
-    The main process hands over the client's connection on ``control``; if it
-    closes ``control`` instead (the dataset left the pool, or it exits), the
-    spare and its waiting child end without having seen any code.
-    """
-    try:
-        spare = Spare.make(where, dataset, control)
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 16, 1)
-        except OSError:
-            message, fds = b"", []
-        control.close()
-        if not message or not fds:
-            spare.end()
-            os._exit(0)
-        conn = socket.socket(fileno=fds[0])
+    def serve(self, message: bytes, conn: socket.socket) -> None:
+        """One request, answered; then the database as the dataset is, for the next."""
         try:
             if message[:1] == b"d":
-                payload = spare.digest()
+                payload = self.digest()
             elif message[:1] == b"p":
-                payload = spare.prepared()
+                payload = self.prepared()
             else:
-                payload = spare.run(conn, cpu=message[1] if len(message) > 1 else None)
+                payload = self.run(conn, cpu=message[1] if len(message) > 1 else None)
         except Exception as exc:
             traceback.print_exc(file=sys.stderr)  # a bug in the supervisor: the worker's log says where
             payload = _failure("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")
         _reply(conn, payload)
-        spare.end()
-        reap()
+        self.served += 1
+        if self.db is not None:
+            self.db.next_run()
+
+    def end(self) -> None:
+        if self.waiting is not None:
+            discard(self.waiting)
+        if self.db is not None:
+            self.db.close()
+
+
+# A supervisor serves this many requests, then makes way for a fresh one.
+RECYCLE_AFTER = 500
+
+
+def main(control: socket.socket, where: Where, dataset: DatasetRef) -> NoReturn:
+    """A supervisor's life: fork its zygote, then serve what the main process hands over until it stops.
+
+    On ``control`` the main process hands over each client's connection
+    (``SCM_RIGHTS``) and the supervisor says when it is idle again (``b"i"``).
+    When ``control`` closes (the dataset left the pool, or the worker stops), it ends.
+    """
+    try:
+        # First of all, while this process holds nothing of any run and no database.
+        supervisor = Supervisor(where, dataset, Zygote(where.hidden))
+        supervisor.open()
+        while supervisor.served < RECYCLE_AFTER:
+            try:
+                supervisor.ready()
+            except OSError:  # its zygote is gone: no clean child any more, so make way for a new supervisor
+                break
+            control.sendall(b"i")
+            # Under load the next run is already waiting: it does not wait for a warm-up,
+            # and the CPU a warm-up would take goes to runs instead.
+            if not select.select([control], [], [], WARM_UP_AFTER_SECONDS)[0]:
+                supervisor.warm_up(control)
+            try:
+                message, fds, _, _ = socket.recv_fds(control, 16, 1)
+            except OSError:
+                break
+            if not message or not fds:
+                break
+            supervisor.serve(message, socket.socket(fileno=fds[0]))
+        supervisor.end()
     except BaseException:
         traceback.print_exc(file=sys.stderr)
     finally:

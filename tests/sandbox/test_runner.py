@@ -441,7 +441,7 @@ def test_a_client_that_disconnects_mid_run_leaves_no_process_behind() -> None:
         time.sleep(0.05)
 
 
-# --- spares: supervisors forked before their run ---------------------------------------------
+# --- spares: idle supervisors, each with a child waiting -----------------------------------------
 
 
 def _processes() -> list[int]:
@@ -501,24 +501,25 @@ def test_spares_wait_between_runs_and_one_that_died_waiting_never_costs_a_run() 
     wait_for_spares(worker, 2)
     main = _worker_main(worker.process.pid)
     deadline = time.monotonic() + 10
-    while True:  # each spare forks its child at once; other datasets' spares may be there too
+    while True:  # each supervisor has a zygote, which has forked the child that waits for the next run
         spares = _children_of(main)
-        waiting_children = [child for spare in spares for child in _children_of(spare)]
-        if len(spares) >= 2 and len(waiting_children) == len(spares):
+        zygotes = [zygote for spare in spares for zygote in _children_of(spare)]
+        waiting_children = [child for zygote in zygotes for child in _children_of(zygote)]
+        if len(spares) >= 2 and len(waiting_children) == len(zygotes) == len(spares):
             break
-        assert time.monotonic() < deadline, (spares, waiting_children)
+        assert time.monotonic() < deadline, (spares, zygotes, waiting_children)
         time.sleep(0.05)
 
-    # Its child killed while it waits: the spare forks another (its database closed) when the run arrives.
+    # Its child killed while it waits: its supervisor gets another from its zygote when the run arrives.
     for pid in waiting_children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     first = run("print(Article.objects.count())")
     assert (first.error, first.stdout) == (None, "20\n")
 
-    # The spares themselves killed (and reaped): the main process hands the run to a new one.
+    # The supervisors themselves killed (and reaped): the main process starts new ones.
     wait_for_spares(worker, 2)
-    killed = _children_of(main)  # the spares, and maybe the last run's supervisor on its way out
+    killed = _children_of(main)
     for pid in killed:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -52,13 +52,14 @@ REAL = textwrap.dedent(
     real_import = operator.attrgetter("__import__")(real_builtins)
     """
 )
-# Student code that knows the worker's pid: its supervisor's parent.
+# Student code that knows the worker's pid: its parent is its supervisor's zygote, whose parent is the
+# supervisor, whose parent is the worker's main process.
 FIND_WORKER = REAL + textwrap.dedent(
     """\
     def parent(pid):
         with real_builtins.open(f"/proc/{pid}/status") as status:
             return int([line.split()[1] for line in status if line.startswith("PPid:")][0])
-    worker = parent(os.getppid())
+    worker = parent(parent(os.getppid()))
     """
 )
 # Paths a snippet tries to create; none may appear on the host.
@@ -549,7 +550,9 @@ INTROSPECTION = [
         gen = walk()
         print(next(gen)[:6])
         """,
-        Completes("['walk', '<module>', 'run', 'main', 'fork_child', 'make']\n"),
+        Completes(
+            "['walk', '<module>', 'run', 'main', '_fork', '_serve']\n"
+        ),  # back to the zygote, never a supervisor
     ),
     case(
         "exception-traceback-frame-locals",
@@ -871,12 +874,13 @@ def test_a_run_cannot_outlive_its_wall_clock_limit_by_killing_its_supervisor() -
             import time
             def strays():
                 pids = [int(pid) for pid in os.listdir("/proc") if pid.isdigit()]
-                # The worker's spare supervisors and their waiting children belong; nothing else may be there.
-                spares = {pid for pid in pids if parent_or_none(pid) == worker}
-                known = {1, worker, os.getppid(), os.getpid()} | spares
-                return sorted(pid for pid in pids if pid not in known and parent_or_none(pid) not in spares)
-            # A finished run's child can outlive its exiting supervisor for a moment before it is
-            # reaped; one that sleeps on is still here after two seconds.
+                # The worker's supervisors, their zygotes and the zygotes' children belong; nothing else may.
+                supervisors = {pid for pid in pids if parent_or_none(pid) == worker}
+                zygotes = {pid for pid in pids if parent_or_none(pid) in supervisors}
+                known = {1, worker, os.getpid()} | supervisors | zygotes
+                return sorted(pid for pid in pids if pid not in known and parent_or_none(pid) not in zygotes)
+            # A finished run's child can be on its way out for a moment before it is reaped;
+            # one that sleeps on is still here after two seconds.
             deadline = time.monotonic() + 2
             while (left := strays()) and time.monotonic() < deadline:
                 time.sleep(0.05)
