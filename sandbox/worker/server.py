@@ -66,6 +66,7 @@ class Supervisor:
     dataset: DatasetRef
     idle: bool = False
     cpu: int | None = None
+    idle_since: float = 0.0
 
 
 @dataclass
@@ -165,10 +166,12 @@ class Server:
                 continue
             self.datasets[dataset] = None
             self.datasets.move_to_end(dataset)
-            if self.busy < self.max_children and any(
-                sup.idle and sup.dataset == dataset and self._handover(sup, conn, request)
-                for sup in list(self.supervisors.values())
-            ):
+            # The one idle longest first: its waiting child has had the time to warm up.
+            free = sorted(
+                (sup for sup in self.supervisors.values() if sup.idle and sup.dataset == dataset),
+                key=lambda sup: sup.idle_since,
+            )
+            if self.busy < self.max_children and any(self._handover(sup, conn, request) for sup in free):
                 continue
             if now - queued_at > self.queue_seconds:
                 _reply(conn, _error("busy", "The sandbox is busy with other runs; retry in a moment."))
@@ -230,7 +233,7 @@ class Server:
         if not news:
             self._forget(pid)
         else:
-            sup.idle = True
+            sup.idle, sup.idle_since = True, time.monotonic()
 
     def serve(self) -> None:
         wake_r, wake_w = self.wake

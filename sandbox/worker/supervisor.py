@@ -1089,6 +1089,10 @@ class Supervisor:
             payload = _failure("internal", f"The sandbox failed: {type(exc).__name__}: {exc}")
         _reply(conn, payload)
         self.served += 1
+        # Free to go anywhere again: between runs, its next child's warm-up must not share the
+        # CPU the next run (another supervisor's) is given.
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, ALL_CPUS)
         if self.db is not None:
             self.db.next_run()
 
@@ -1099,6 +1103,7 @@ class Supervisor:
             self.db.close()
 
 
+ALL_CPUS = os.sched_getaffinity(0)
 # A supervisor serves this many requests, then makes way for a fresh one.
 RECYCLE_AFTER = 500
 

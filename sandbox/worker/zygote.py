@@ -122,12 +122,15 @@ def _serve(sock: socket.socket, hidden: list[str]) -> NoReturn:
                     os.read(wake_r, 4096)
                 _reap(sock)
             if sock.fileno() in readable:
-                if not sock.recv(1):  # the supervisor is gone
-                    os._exit(0)
+                if not sock.recv(1):
+                    break
                 _fork(sock, hidden, (wake_r, wake_w))
+    except (ConnectionError, BrokenPipeError):
+        pass  # the supervisor is gone, and its zygote with it
     except BaseException:
         traceback.print_exc()
         os._exit(70)
+    os._exit(0)
 
 
 def _reap(sock: socket.socket) -> None:

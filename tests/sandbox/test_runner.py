@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sandbox import runner
+from sandbox import datasets, runner
 from sandbox.contract import LIMITS, DatasetRef, Limits, RunError, RunRequest, RunResult
 from sandbox.worker import wire
 
@@ -538,3 +539,29 @@ def test_a_runs_record_holds_its_own_statements_only() -> None:
     result = run("print(Tag.objects.count())")
     assert (result.stdout, result.query_count) == ("8\n", 1)
     assert [q.line for q in result.queries] == [1]
+
+
+@pytest.mark.slow
+def test_preparing_a_large_dataset_never_stalls_runs_on_another() -> None:
+    """The worker builds nothing: a new dataset is prepared on the web side and staged by its own supervisor.
+
+    The large dataset's preparation is held at its lock for as long as the test
+    likes, so nothing here depends on how fast the machine builds it.
+    """
+    assert run("print('warm')").ok
+    fresh = DatasetRef("large", 4242)  # a seed no other test uses
+    for prepared in datasets.directory().glob(f"{fresh.key()}.*"):
+        prepared.unlink()
+    datasets._ready.discard(fresh)
+    big: list[RunResult] = []
+    with open(datasets.directory() / f"{fresh.key()}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        preparing = threading.Thread(
+            target=lambda: big.append(run("print(Article.objects.count())", dataset=fresh))
+        )
+        preparing.start()
+        meanwhile = [run("print(Tag.objects.count())") for _ in range(5)]
+        assert preparing.is_alive()  # still waiting for its dataset
+    assert [r.stdout for r in meanwhile] == ["8\n"] * 5
+    preparing.join(timeout=600)
+    assert big[0].error is None and big[0].stdout == "20000\n"
