@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from pygments.util import ClassNotFound
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 FILENAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
-BLOCK_ATTRIBUTES = frozenset({"variant", "compare", "queries", "raises", "n", "label"})
+BLOCK_ATTRIBUTES = frozenset({"variant", "compare", "queries", "raises", "n", "label", "tradeoff"})
 VARIANTS = ("bad", "good")
 _FORMULA = re.compile(r"^[0-9N+*\- ()]+$")
 
@@ -80,6 +81,7 @@ class Block:
     raises: str | None = None
     n: str | None = None
     label: str | None = None
+    tradeoff: str | None = None  # on a good block: why it is not faster, in one sentence
 
     @property
     def title(self) -> str:
@@ -91,7 +93,14 @@ class Block:
         return highlight_code(self.code)
 
     def to_json(self) -> dict[str, Any]:
-        return {"compare": self.compare, "variant": self.variant, "code": self.code, "queries": self.queries}
+        return {
+            "compare": self.compare,
+            "variant": self.variant,
+            "code": self.code,
+            "queries": self.queries,
+            "raises": self.raises,
+            "tradeoff": self.tradeoff,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,11 @@ class Comparison:
     @property
     def variants(self) -> tuple[Block, Block]:
         return (self.bad, self.good)
+
+    @property
+    def tradeoff(self) -> str | None:
+        """Why the good variant is not faster on a large dataset, when the lesson says it is not."""
+        return self.good.tradeoff
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,10 @@ def _split_front_matter(path: Path, text: str) -> tuple[dict[str, Any], str, int
 
 
 def _block(path: Path, slug: str, token: Token, line: int) -> Block | None:
-    words = token.info.split()
+    try:
+        words = shlex.split(token.info)  # tradeoff="a sentence with spaces"
+    except ValueError as exc:
+        raise LessonError(path, line, f"the block's attributes do not parse: {exc}") from None
     if not words or words[0] != "python" or len(words) == 1:
         return None
     attrs: dict[str, str] = {}
@@ -190,6 +207,10 @@ def _block(path: Path, slug: str, token: Token, line: int) -> Block | None:
         raise LessonError(path, line, "a runnable block needs variant=bad or variant=good")
     if "compare" not in attrs:
         raise LessonError(path, line, "a runnable block needs compare=<id>")
+    if "tradeoff" in attrs and attrs.get("variant") != "good":
+        raise LessonError(
+            path, line, "tradeoff= belongs on the good block: it says why that one is not faster"
+        )
     if ("queries" in attrs) == ("raises" in attrs):
         raise LessonError(path, line, "a runnable block declares queries=<count> or raises=<Error>")
     if "queries" in attrs:
@@ -210,6 +231,7 @@ def _block(path: Path, slug: str, token: Token, line: int) -> Block | None:
         raises=attrs.get("raises"),
         n=attrs.get("n"),
         label=attrs.get("label"),
+        tradeoff=attrs.get("tradeoff"),
     )
 
 

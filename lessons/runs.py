@@ -32,16 +32,37 @@ class Outcome:
         return bad / good
 
     @property
+    def spread(self) -> float:
+        """How much one run's time varies here: the larger half-range of the two, relative to its median."""
+        return max(
+            (t.max - t.min) / (2 * t.median) if t.median else 0.0
+            for t in (self.bad.wall_ms, self.good.wall_ms)
+        )
+
+    def _counts(self) -> str:
+        """e.g. "51 → 2 queries"; a block that raises on purpose says what it raises instead."""
+        said = [
+            f"raises {block.raises}" if block.raises else f"{result.query_count}"
+            for block, result in ((self.comparison.bad, self.bad), (self.comparison.good, self.good))
+        ]
+        if not (self.comparison.bad.raises or self.comparison.good.raises):
+            return f"{said[0]} → {said[1]} queries"
+        return " → ".join(part if part.startswith("raises") else f"{part} queries" for part in said)
+
+    def _time(self) -> str | None:
+        if self.comparison.tradeoff:
+            return self.comparison.tradeoff
+        speedup = self.speedup
+        if speedup is None:
+            return None
+        if abs(speedup - 1) <= self.spread:
+            return f"same time (±{self.spread * 100:.0f}%)"
+        return f"{speedup:.1f}× faster" if speedup >= 1 else f"{1 / speedup:.1f}× slower"
+
+    @property
     def header(self) -> str:
         """e.g. "51 → 2 queries · 9.4× faster", computed from the two runs."""
-        parts = [f"{self.bad.query_count} → {self.good.query_count} queries"]
-        speedup = self.speedup
-        if speedup is not None:
-            if speedup >= 1:
-                parts.append(f"{speedup:.1f}× faster")
-            else:
-                parts.append(f"{1 / speedup:.1f}× slower")
-        return " · ".join(parts)
+        return " · ".join(part for part in (self._counts(), self._time()) if part)
 
 
 SCALE_SIZES = ("tiny", "small", "default", "large")

@@ -22,6 +22,7 @@ from types import CodeType
 from typing import Any, NoReturn
 
 import django.db.models
+import django.db.models.functions
 from django.conf import settings
 from django.core.exceptions import FieldError, ObjectDoesNotExist
 from django.db import DatabaseError, connections, transaction
@@ -55,12 +56,16 @@ def _safe_builtins() -> dict[str, Any]:
 
 
 def namespace(*, guarded: bool = True) -> dict[str, Any]:
-    """The names code starts with: the models and django.db.models' API.
+    """The names code starts with: the models, django.db.models' API and its database functions.
 
     Learner code gets guarded builtins; the grader's probe (run by the
     supervisor, trusted) gets the real ones.
     """
     names: dict[str, Any] = {name: getattr(django.db.models, name) for name in django.db.models.__all__}
+    # Database functions too (Coalesce, Lower, TruncMonth, RowNumber...): lessons use them unqualified.
+    names.update(
+        {name: getattr(django.db.models.functions, name) for name in django.db.models.functions.__all__}
+    )
     names.update(
         {
             "__name__": "__main__",

@@ -24,6 +24,33 @@ def test_the_blog_listing_runs_three_queries_whatever_the_size(
     assert first.author.username in response.text
 
 
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_the_naive_listing_is_the_same_page_with_a_query_per_author_category_and_tag_list(
+    db: None, client: Client, django_assert_num_queries: DjangoAssertNumQueries, size: str
+) -> None:
+    seed.seed(size, 1)
+    listing = client.get("/blog/")
+    rows = len(listing.context["page"])
+    with django_assert_num_queries(2 + 3 * rows):  # COUNT, the page, then per article: author, category, tags
+        naive = client.get("/blog/?naive=1")
+    assert naive.status_code == 200
+    assert "The naive listing" in naive.text
+
+    def articles(html: str) -> list[str]:
+        """The listing's lines, each article's tags in any order (the naive way asks for no order)."""
+        lines = html[html.index('<ol class="articles">') : html.index("</ol>")].splitlines()
+        tags = re.compile(r'<span class="tag">([^<]*)</span>')
+        return [str(sorted(tags.findall(line))) if 'class="tags"' in line else line for line in lines]
+
+    assert articles(naive.text) == articles(listing.text)
+
+
+def test_the_listings_comment_counts_are_the_approved_comments(small: Dataset, client: Client) -> None:
+    page = client.get("/blog/").context["page"]
+    for article in page:
+        assert article.comment_count == article.comments.filter(is_approved=True).count()
+
+
 def test_the_blog_listing_paginates(small: Dataset, client: Client) -> None:
     response = client.get("/blog/?page=2")
     assert "Page 2 of" in response.text

@@ -72,4 +72,8 @@ def test_the_lessons_api_lists_every_lesson_and_block(db: None, client: Client) 
     assert [entry["slug"] for entry in body] == [lesson.slug for lesson in loader.all_lessons()]
     first = body[0]
     assert set(first) == {"slug", "title", "order", "summary", "url", "blocks"}
-    assert set(first["blocks"][0]) == {"compare", "variant", "code", "queries"}
+    assert set(first["blocks"][0]) == {"compare", "variant", "code", "queries", "raises", "tradeoff"}
+    blocks = [block for entry in body for block in entry["blocks"]]
+    declared = [b for lesson in loader.all_lessons() for b in lesson.blocks]
+    assert [(b["raises"], b["tradeoff"]) for b in blocks] == [(b.raises, b.tradeoff) for b in declared]
+    assert any(b["raises"] for b in blocks)

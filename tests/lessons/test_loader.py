@@ -77,3 +77,23 @@ def test_the_shipped_lessons_all_load_in_order() -> None:
     lessons = loader.load()
     assert len(lessons) >= 16
     assert [lesson.order for lesson in lessons] == sorted(lesson.order for lesson in lessons)
+
+
+def test_a_tradeoff_is_one_quoted_sentence_on_the_good_block(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "```python variant=good compare=one queries=1",
+        '```python variant=good compare=one queries=1 tradeoff="Fewer queries, the same time: each is cheap here."',
+    )
+    comparison = loader.parse(write(tmp_path, text)).comparisons["one"]
+    assert comparison.tradeoff == "Fewer queries, the same time: each is cheap here."
+    assert comparison.good.to_json()["tradeoff"] == comparison.tradeoff
+    assert comparison.bad.to_json()["tradeoff"] is None
+
+
+def test_a_tradeoff_on_the_bad_block_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "```python variant=bad compare=one queries=1+N",
+        '```python variant=bad compare=one queries=1+N tradeoff="x"',
+    )
+    with pytest.raises(loader.LessonError, match="tradeoff= belongs on the good block"):
+        loader.parse(write(tmp_path, text))
