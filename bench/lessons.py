@@ -5,8 +5,9 @@ Both variants run through ``runner.run``, alternately (bad, good, bad, good...),
 children, by the supervisor's clock; on ``default`` and on ``large``. A
 comparison whose good variant is not ``FASTER`` times faster on ``large`` must
 say why on its page (``tradeoff="..."`` on the good block): the table marks
-those it finds, and ``bench/lessons.json`` keeps the figures, for a test to
-hold each lesson's claim about speed to. Blocks that raise on purpose are not timed.
+those it finds, and ``bench/lessons.json`` keeps the figures for
+``tests/lessons/test_truth.py``, which fails when a lesson and its figures
+disagree. Blocks that raise on purpose are not timed.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def run() -> str:
         "## 5. Lessons: is every good variant faster?\n\n"
         f"Every comparison whose blocks do not raise on purpose, {ROUNDS} rounds of (bad, good), each "
         f"sample the median of {REPEAT} runs by the supervisor's clock. A good variant under {FASTER:g}× "
-        f"faster on `{JUDGED}` must declare its tradeoff; the figures go to `bench/lessons.json`."
+        f"faster on `{JUDGED}` must declare its tradeoff; the figures go to `bench/lessons.json`, "
+        "which `tests/lessons/test_truth.py` holds the lessons to."
     )
     return f"{intro}\n\n{report.table(headers, rows)}"
