@@ -10,6 +10,7 @@ from pathlib import Path
 from django.test.utils import override_settings
 
 from bench import (
+    blog_listing,
     capture_overhead,
     lessons,
     load,
@@ -34,7 +35,7 @@ def _timed[T](name: str, step: Callable[[], T]) -> T:
 
 
 def _sections() -> list[str]:
-    parts = [_timed("seed", seeding.run)]
+    parts = [_timed("seed", seeding.run), _timed("blog listing", blog_listing.run)]
     try:
         failure = _timed("worker warm-up", runner_overhead.warm)
         if failure is None:
