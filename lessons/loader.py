@@ -27,6 +27,9 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from sandbox import exercises
+from sandbox.exercises import Exercise
+
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 FILENAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 BLOCK_ATTRIBUTES = frozenset({"variant", "compare", "queries", "raises", "n", "label", "tradeoff"})
@@ -134,7 +137,6 @@ class Lesson:
     order: int
     summary: str
     path: Path
-    exercise: str | None = None
     segments: list[Segment] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     comparisons: dict[str, Comparison] = field(default_factory=dict)
@@ -142,6 +144,11 @@ class Lesson:
     @property
     def url(self) -> str:
         return reverse("lessons:detail", args=[self.slug])
+
+    @property
+    def exercises(self) -> list[Exercise]:
+        """The exercises that practise this lesson: each exercise names its lesson, once."""
+        return sorted((e for e in exercises.all_exercises() if e.lesson == self.slug), key=lambda e: e.order)
 
     def comparison(self, compare: str) -> Comparison:
         return self.comparisons[compare]
@@ -244,7 +251,7 @@ def parse(path: Path) -> Lesson:
     for key in ("title", "order", "summary"):
         if key not in meta:
             raise LessonError(path, 2, f"front matter needs {key!r}")
-    unknown = set(meta) - {"title", "order", "summary", "exercise"}
+    unknown = set(meta) - {"title", "order", "summary"}
     if unknown:
         raise LessonError(path, 2, f"unknown front matter key(s): {', '.join(sorted(unknown))}")
     lesson = Lesson(
@@ -253,7 +260,6 @@ def parse(path: Path) -> Lesson:
         order=int(meta["order"]),
         summary=str(meta["summary"]),
         path=path,
-        exercise=meta.get("exercise"),
     )
     md = _markdown()
     tokens = md.parse(body)

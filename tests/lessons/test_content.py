@@ -62,9 +62,15 @@ def test_every_lesson_page_renders_with_its_code(db: None, client: Client, lesso
 
 
 @pytest.mark.parametrize("lesson", loader.all_lessons(), ids=lambda lesson: lesson.slug)
-def test_every_lesson_links_to_an_exercise_that_exists(lesson: loader.Lesson) -> None:
-    assert lesson.exercise is not None
-    assert exercises.get(lesson.exercise).slug == lesson.exercise
+def test_every_lesson_has_an_exercise(lesson: loader.Lesson) -> None:
+    assert lesson.exercises
+
+
+def test_every_exercise_is_linked_from_the_lesson_it_names(db: None, client: Client) -> None:
+    lessons = {lesson.slug: lesson for lesson in loader.all_lessons()}
+    for exercise in exercises.all_exercises():
+        page = client.get(lessons[exercise.lesson].url).text
+        assert f'href="/exercises/{exercise.slug}/"' in page, exercise.slug
 
 
 def test_the_lessons_api_lists_every_lesson_and_block(db: None, client: Client) -> None:
