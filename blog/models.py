@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.db import models
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 if TYPE_CHECKING:
     from django.db.models.fields.related_descriptors import RelatedManager
@@ -22,6 +22,12 @@ class Author(models.Model):
     email = models.EmailField()
     bio = models.TextField(blank=True)
     joined_at = models.DateTimeField()
+
+    class Meta:
+        # The indexes lesson's functional index and unique constraint: a search by
+        # e-mail address whatever its case, and no two usernames that differ only in case.
+        indexes = [models.Index(Lower("email"), name="author_email_lower_idx")]
+        constraints = [models.UniqueConstraint(Lower("username"), name="author_username_ci_unique")]
 
     if TYPE_CHECKING:
         articles: RelatedManager[Article]
@@ -141,6 +147,15 @@ class Comment(models.Model):
     is_approved = models.BooleanField(default=True)
 
     objects = CommentQuerySet.as_manager()
+
+    class Meta:
+        # A partial index (the indexes lesson): the newest approved comments, which the
+        # site lists, without the weight of the ones awaiting moderation.
+        indexes = [
+            models.Index(
+                fields=["-created_at"], condition=Q(is_approved=True), name="comment_approved_recent_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on {self.article_id}"

@@ -172,6 +172,10 @@ def generate(size: str, seed: int) -> Rows:
             username = f"{base}{n}"
         used_usernames.add(username)
         joined_at = EPOCH - timedelta(days=rng.randint(400, 2500), seconds=rng.randint(0, 86399))
+        if author_id == 1:  # the founder joined early, after the silent account
+            joined_at = EPOCH - timedelta(days=2550)
+        elif author_id == spec.authors:  # the silent account: the first to join, never writes
+            joined_at = EPOCH - timedelta(days=2600)
         joined.append(joined_at)
         bio = " ".join(rng.choices(pools.sentences, k=rng.randint(1, 3)))
         rows.authors.append(
@@ -185,11 +189,14 @@ def generate(size: str, seed: int) -> Rows:
     for tag_id, name in enumerate(tag_names, start=1):
         rows.tags.append((tag_id, name, slugify(name)))
 
-    # A few prolific authors, popular categories and tags: Zipf-like weights.
-    author_ids = list(range(1, spec.authors + 1))
+    # A few prolific authors, popular categories and tags: Zipf-like weights. The last
+    # author never writes, and the last category holds drafts only, so every size has
+    # the rows both branches of a yes/no or a zero need (tests/blog/test_seed.py).
+    author_ids = list(range(1, spec.authors))
     author_cum = _cumulative(1 / rank**1.1 for rank in author_ids)
     category_ids = list(range(1, spec.categories + 1))
     category_cum = _cumulative(1 / rank**0.6 for rank in category_ids)
+    published_category_cum = category_cum[:-1]
     tag_ids = list(range(1, spec.tags + 1))
     tag_cum = _cumulative(1 / rank**0.8 for rank in tag_ids)
 
@@ -202,7 +209,9 @@ def generate(size: str, seed: int) -> Rows:
         html_content = f"<h2>{title}</h2>\n" + "\n".join(
             f'<p class="lead">{p}</p>' if i == 0 else f"<p>{p}</p>" for i, p in enumerate(paragraphs)
         )
-        is_published = rng.random() < 0.8
+        is_published = rng.random() < 0.8 and article_id != 1  # the founder's first: a draft
+        if article_id == 1:
+            author_id = 1
         pub_date = None
         views = 0
         if is_published:
@@ -211,13 +220,20 @@ def generate(size: str, seed: int) -> Rows:
             pub_date = since + timedelta(seconds=rng.randint(span // 10, span - 3600))
             views = int(rng.lognormvariate(6, 1.3))
             published.append((article_id, pub_date))
+        if article_id == 1:
+            category_id = spec.categories
+            rng.random()
+        elif is_published:
+            category_id = rng.choices(category_ids[:-1], cum_weights=published_category_cum)[0]
+        else:
+            category_id = rng.choices(category_ids, cum_weights=category_cum)[0]
         rows.articles.append(
             (
                 article_id,
                 title,
                 f"{slugify(title)[:200]}-{article_id}",
                 author_id,
-                rng.choices(category_ids, cum_weights=category_cum)[0],
+                category_id,
                 body,
                 html_content,
                 "published" if is_published else "draft",
@@ -238,7 +254,7 @@ def generate(size: str, seed: int) -> Rows:
             (
                 comment_id,
                 article_id,
-                rng.choices(author_ids, cum_weights=author_cum)[0],
+                1 if comment_id == 1 else rng.choices(author_ids, cum_weights=author_cum)[0],
                 " ".join(rng.choices(pools.sentences, k=rng.randint(1, 4))),
                 created_at,
                 rng.random() < 0.85,

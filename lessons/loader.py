@@ -130,6 +130,17 @@ class Segment:
     comparison: Comparison | None = None
 
 
+DOCS_URL = "https://docs.djangoproject.com/en/6.1/"
+
+
+@dataclass(frozen=True)
+class DocLink:
+    """A section of Django's documentation that a lesson builds on."""
+
+    title: str
+    url: str
+
+
 @dataclass
 class Lesson:
     slug: str
@@ -137,6 +148,7 @@ class Lesson:
     order: int
     summary: str
     path: Path
+    docs: list[DocLink] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
     blocks: list[Block] = field(default_factory=list)
     comparisons: dict[str, Comparison] = field(default_factory=dict)
@@ -160,6 +172,7 @@ class Lesson:
             "order": self.order,
             "summary": self.summary,
             "url": self.url,
+            "docs": [{"title": d.title, "url": d.url} for d in self.docs],
             "blocks": [b.to_json() for b in self.blocks],
         }
 
@@ -242,16 +255,30 @@ def _block(path: Path, slug: str, token: Token, line: int) -> Block | None:
     )
 
 
+def _docs(path: Path, entries: Any) -> list[DocLink]:
+    """``docs:`` is a list of ``{title, url}``: sections of Django's own documentation, this version's."""
+    if not isinstance(entries, list) or not entries:
+        raise LessonError(path, 2, "docs: lists the Django documentation sections the lesson builds on")
+    links = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"title", "url"}:
+            raise LessonError(path, 2, "each docs: entry has a title and a url, nothing else")
+        if not str(entry["url"]).startswith(DOCS_URL):
+            raise LessonError(path, 2, f"docs: links point into {DOCS_URL}, not {entry['url']}")
+        links.append(DocLink(str(entry["title"]), str(entry["url"])))
+    return links
+
+
 def parse(path: Path) -> Lesson:
     """Read and validate one lesson file."""
     match = FILENAME.match(path.name)
     if not match:
         raise LessonError(path, 1, "lesson files are named NN-slug.md, e.g. 03-prefetch-related.md")
     meta, body, offset = _split_front_matter(path, path.read_text())
-    for key in ("title", "order", "summary"):
+    for key in ("title", "order", "summary", "docs"):
         if key not in meta:
             raise LessonError(path, 2, f"front matter needs {key!r}")
-    unknown = set(meta) - {"title", "order", "summary"}
+    unknown = set(meta) - {"title", "order", "summary", "docs"}
     if unknown:
         raise LessonError(path, 2, f"unknown front matter key(s): {', '.join(sorted(unknown))}")
     lesson = Lesson(
@@ -260,6 +287,7 @@ def parse(path: Path) -> Lesson:
         order=int(meta["order"]),
         summary=str(meta["summary"]),
         path=path,
+        docs=_docs(path, meta["docs"]),
     )
     md = _markdown()
     tokens = md.parse(body)

@@ -25,7 +25,9 @@ import django.db.models
 import django.db.models.functions
 from django.conf import settings
 from django.core.exceptions import FieldError, ObjectDoesNotExist
+from django.core.paginator import Paginator
 from django.db import DatabaseError, connections, transaction
+from django.template import Context, Template
 from django.utils import timezone
 
 from blog.models import Article, Author, Category, Comment, Tag
@@ -80,6 +82,9 @@ def namespace(*, guarded: bool = True) -> dict[str, Any]:
             "timezone": timezone,
             "FieldError": FieldError,
             "ObjectDoesNotExist": ObjectDoesNotExist,
+            "Paginator": Paginator,
+            "Template": Template,
+            "Context": Context,
         }
     )
     if guarded:

@@ -33,3 +33,12 @@ if os.environ.get("QUERYLAB_SANDBOX_DATABASE") == "postgresql":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING_CONFIG = None
+# Templates from strings only (the template N+1 lesson renders one): no loader can read a file.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": False,
+        "OPTIONS": {"loaders": []},
+    }
+]

@@ -77,9 +77,20 @@ def test_the_lessons_api_lists_every_lesson_and_block(db: None, client: Client) 
     body = client.get("/api/lessons").json()
     assert [entry["slug"] for entry in body] == [lesson.slug for lesson in loader.all_lessons()]
     first = body[0]
-    assert set(first) == {"slug", "title", "order", "summary", "url", "blocks"}
+    assert set(first) == {"slug", "title", "order", "summary", "url", "docs", "blocks"}
     assert set(first["blocks"][0]) == {"compare", "variant", "code", "queries", "raises", "tradeoff"}
     blocks = [block for entry in body for block in entry["blocks"]]
     declared = [b for lesson in loader.all_lessons() for b in lesson.blocks]
     assert [(b["raises"], b["tradeoff"]) for b in blocks] == [(b.raises, b.tradeoff) for b in declared]
     assert any(b["raises"] for b in blocks)
+
+
+@pytest.mark.parametrize("lesson", loader.all_lessons(), ids=lambda lesson: lesson.slug)
+def test_every_lesson_names_the_django_documentation_it_builds_on(
+    db: None, client: Client, lesson: loader.Lesson
+) -> None:
+    assert lesson.docs
+    page = client.get(lesson.url).text
+    for doc in lesson.docs:
+        assert doc.url.startswith("https://docs.djangoproject.com/en/6.1/")
+        assert f'href="{doc.url}"' in page

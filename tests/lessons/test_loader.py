@@ -8,6 +8,9 @@ GOOD = """---
 title: T
 order: 1
 summary: S
+docs:
+  - title: Fetch modes
+    url: https://docs.djangoproject.com/en/6.1/topics/db/fetch-modes/
 ---
 
 Some prose.
@@ -33,7 +36,7 @@ def test_a_valid_lesson_parses_into_prose_and_a_comparison(tmp_path: Path) -> No
     assert lesson.slug == "sample"
     assert [s.comparison is not None for s in lesson.segments] == [False, True]
     assert lesson.comparisons["one"].bad.queries == "1+N"
-    assert lesson.comparisons["one"].good.line == 13
+    assert lesson.comparisons["one"].good.line == 16
 
 
 @pytest.mark.parametrize(
@@ -41,16 +44,22 @@ def test_a_valid_lesson_parses_into_prose_and_a_comparison(tmp_path: Path) -> No
     [
         (
             GOOD.replace("variant=good compare=one", "variant=good compare=two"),
-            9,
+            12,
             "compare=one has no good block",
         ),
-        (GOOD.replace("queries=1\n", "queries=1 colour=red\n"), 13, "unknown block attribute 'colour'"),
-        (GOOD.replace("queries=1+N", "queries=lots"), 9, "queries=lots is not a count or a formula in N"),
-        (GOOD.replace("variant=good", "variant=bad"), 13, "compare=one already has a bad block"),
+        (GOOD.replace("queries=1\n", "queries=1 colour=red\n"), 16, "unknown block attribute 'colour'"),
+        (GOOD.replace("queries=1+N", "queries=lots"), 12, "queries=lots is not a count or a formula in N"),
+        (GOOD.replace("variant=good", "variant=bad"), 16, "compare=one already has a bad block"),
         (GOOD.replace("title: T\n", ""), 2, "front matter needs 'title'"),
         (
+            GOOD.replace("https://docs.djangoproject.com/en/6.1/", "https://example.com/"),
+            2,
+            "docs: links point into https://docs.djangoproject.com/en/6.1/",
+        ),
+        (GOOD.replace("    url: https", "    href: https"), 2, "each docs: entry has a title and a url"),
+        (
             GOOD.replace(" queries=1\n", "\n"),
-            13,
+            16,
             "a runnable block declares queries=<count> or raises=<Error>",
         ),
     ],
