@@ -1,8 +1,13 @@
-"""``python -m bench`` (or ``make bench``): run every benchmark and write bench/results.md."""
+"""``python -m bench`` (or ``make bench``): run every benchmark and write bench/results.md.
+
+While writing a lesson, ``python -m bench lessons <lesson-slug>...`` times only those
+lessons' comparisons, prints their table and updates their figures in bench/lessons.json.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import django
 
@@ -11,6 +16,11 @@ def main() -> None:
     """Set Django up with the app's settings, then run the suite."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
+    if sys.argv[1:2] == ["lessons"]:
+        from bench import lessons
+
+        print(lessons.run(frozenset(sys.argv[2:])))
+        return
     from bench import suite
 
     print(f"bench: wrote {suite.run()}")

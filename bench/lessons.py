@@ -42,12 +42,17 @@ def _walls(bad_code: str, good_code: str, size: str) -> tuple[Stats, Stats, tupl
     return Stats(tuple(samples[0])), Stats(tuple(samples[1])), (counts[0], counts[1])
 
 
-def run() -> str:
+def run(only: frozenset[str] = frozenset()) -> str:
+    """Time every comparison, or only those of the lessons named in ``only`` (keeping the others' figures)."""
     rows = []
     figures: dict[str, dict[str, float]] = {}
+    if only:
+        figures = json.loads(FIGURES.read_text())["ratios"]
     for size in SIZES:
         runner.prepare(DatasetRef(size, 1))
     for lesson in loader.all_lessons():
+        if only and lesson.slug not in only:
+            continue
         for comparison in lesson.comparisons.values():
             if comparison.bad.raises or comparison.good.raises:
                 continue
@@ -84,3 +89,4 @@ def run() -> str:
         "which `tests/lessons/test_truth.py` holds the lessons to."
     )
     return f"{intro}\n\n{report.table(headers, rows)}"
+
