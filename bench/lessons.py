@@ -89,4 +89,3 @@ def run(only: frozenset[str] = frozenset()) -> str:
         "which `tests/lessons/test_truth.py` holds the lessons to."
     )
     return f"{intro}\n\n{report.table(headers, rows)}"
-
