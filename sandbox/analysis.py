@@ -32,6 +32,7 @@ _JOIN = re.compile(r'\bJOIN "(\w+)"', re.IGNORECASE)
 _EQ_PARAM = re.compile(r'"(\w+)"\."(\w+)" = (?:%s|\?)')
 _SELECT_LIST = re.compile(r"^\s*SELECT (.*?) FROM ", re.IGNORECASE | re.DOTALL)
 _COLUMN = re.compile(r'"(\w+)"\."(\w+)"')
+_FIRST_UNALIASED = re.compile(r'\s*(?:DISTINCT\s+)?"\w+"\."\w+"(?!\s+AS\b)\s*(?:,|$)', re.IGNORECASE)
 _WHERE = re.compile(r"\bWHERE (.*?)(?:\bORDER BY\b|\bLIMIT\b|\bGROUP BY\b|$)", re.IGNORECASE | re.DOTALL)
 _INSERT_INTO = re.compile(r'\s*INSERT\s+(?:OR\s+\w+\s+)?INTO "(\w+)"', re.IGNORECASE)
 _VALUES_ROWS = re.compile(r"\)\s*,\s*\(")
@@ -49,6 +50,53 @@ def shape(sql: str) -> str:
     sql = _STRING.sub("?", sql)
     sql = _NUMBER.sub("?", sql)
     return _IN_LIST.sub("IN (…)", sql)
+
+
+def selected_columns(sql: str) -> set[str]:
+    """The ``table.column`` names in the statement's own SELECT list (not in its subqueries' FROM parts)."""
+    select = _SELECT_LIST.search(sql)
+    return {f"{table}.{column}" for table, column in _COLUMN.findall(select.group(1))} if select else set()
+
+
+def builds_instances(sql: str, table: str) -> bool:
+    """Whether Django makes model instances of ``table`` from this statement's rows.
+
+    A model query's SELECT list starts with its model's columns, unaliased, primary
+    key first; ``values()`` names every column it selects (``"t"."email" AS "email"``),
+    and DISTINCT's ordering columns, unaliased, only follow those.
+    """
+    select = _SELECT_LIST.search(sql)
+    if not select:
+        return False
+    columns = select.group(1)
+    if not _FIRST_UNALIASED.match(columns):
+        return False
+    model = _tables().get(table)
+    column = model._meta.pk.column if model is not None else "id"
+    return re.search(rf'"{table}"\."{column}"(?!\s+AS\b)', columns) is not None
+
+
+def searches_index(plan: str, index: str) -> bool:
+    """Whether a plan narrows its reads with ``index``, not only walks it from end to end.
+
+    SQLite says ``SEARCH t USING [COVERING] INDEX i (a=? AND b>?)`` (``SCAN t USING
+    INDEX i`` reads all of it); PostgreSQL gives an index node an ``Index Cond``.
+    """
+    if re.search(rf"\bSEARCH \w+ USING (?:COVERING )?INDEX {re.escape(index)}\b", plan):
+        return True
+    lines = plan.splitlines()
+    for number, line in enumerate(lines):
+        if re.search(rf"Index (?:Only )?Scan(?: Backward)? (?:using|on) {re.escape(index)}\b", line):
+            following = lines[number + 1 : number + 4]
+            return any("Index Cond:" in later for later in following)
+    return False
+
+
+def reads(sql: str, table: str) -> bool:
+    """Whether ``sql`` is a SELECT whose FROM or JOIN names ``table``."""
+    if sql.lstrip()[:6].upper() != "SELECT":
+        return False
+    return table in _FROM.findall(sql) or table in _JOIN.findall(sql)
 
 
 @dataclass

@@ -131,6 +131,10 @@ class Entry:
     ms: float = 0.0
     rows: int = 0
     error: str | None = None
+    streamed: bool = False
+    plan: str | None = None
+    # What the database received, kept to ask for its plan: never reported.
+    sent: tuple[str, Any] | None = None
 
     def query(self) -> Query:
         return Query(
@@ -142,6 +146,8 @@ class Entry:
             self.many,
             self.control,
             self.error,
+            self.streamed,
+            self.plan,
         )
 
 

@@ -63,7 +63,8 @@ class RunRequest:
     ``repeat`` runs it that many times, each in a fresh process on a fresh copy
     of the data, for the timing's median and spread; everything else comes from
     the first. ``probe`` is the grader's code, run after the learner's code has
-    ended, outside its reach; it needs ``repeat == 1``.
+    ended, outside its reach; it needs ``repeat == 1``. ``explain`` asks the
+    supervisor for the plan of every SELECT the code sent (``Query.plan``).
     """
 
     code: str
@@ -72,6 +73,7 @@ class RunRequest:
     dataset: DatasetRef | None = None  # None: the live dataset
     probe: str | None = None
     limits: Limits = LIMITS
+    explain: bool = False
 
     def clamped(self) -> RunRequest:
         """The request with ``repeat`` and ``latency_ms`` brought inside the limits."""
@@ -116,6 +118,9 @@ class Query:
     line of the submitted code that sent it, as the code's own process said:
     shown to the learner, never used to count or judge. ``control`` marks
     transaction control (BEGIN, COMMIT, SAVEPOINT...), listed but not counted.
+    ``streamed``: its rows went to the code in chunks, as it asked for them
+    (``iterator()``), not all at once. ``plan``: the database's plan for it,
+    when the run asked for plans (``RunRequest.explain``).
     """
 
     sql: str
@@ -126,12 +131,15 @@ class Query:
     many: bool = False
     control: bool = False
     error: str | None = None
+    streamed: bool = False
+    plan: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         # By hand, not asdict(): a run can list two thousand of these.
         return {
             "sql": self.sql, "params": self.params, "ms": self.ms, "rows": self.rows, "line": self.line,
-            "many": self.many, "control": self.control, "error": self.error,
+            "many": self.many, "control": self.control, "error": self.error, "streamed": self.streamed,
+            "plan": self.plan,
         }  # fmt: skip
 
     @classmethod

@@ -12,23 +12,36 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sandbox import runner
-from sandbox.contract import DatasetRef, RunRequest, RunResult
-from sandbox.exercises import Exercise
+from sandbox import analysis, runner
+from sandbox.contract import DatasetRef, Query, RunRequest, RunResult
+from sandbox.exercises import Exercise, Technique
 
 SIZES = ("tiny", "small", "default", "large")
 # Added to the visible seed to pick the hidden dataset's seed. Never shown.
 HIDDEN_SEED_OFFSET = 7919
 
 
+PASSED, FAILED, NOT_JUDGED = "passed", "failed", "not judged"
+
+
 @dataclass(frozen=True)
 class Check:
+    """One check of a grade: passed, failed, or not judged (a run it needed failed first)."""
+
     name: str
-    passed: bool
+    status: str
     message: str
 
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "passed": self.passed}
+
+
+def _check(name: str, passed: bool, message: str) -> Check:
+    return Check(name, PASSED if passed else FAILED, message)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,8 @@ class Grade:
 
     @property
     def first_failure(self) -> Check | None:
-        return next((c for c in self.checks if not c.passed), None)
+        failed = next((c for c in self.checks if c.status == FAILED), None)
+        return failed or next((c for c in self.checks if not c.passed), None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,23 +104,78 @@ def first_difference(expected: str, actual: str) -> str:
     return f"the output has {len(got) - len(want)} extra line(s), starting with {got[len(want)]!r}"
 
 
-def _output_check(exercise: Exercise, result: RunResult, expected: str, hidden: bool) -> Check:
-    name = "hidden dataset" if hidden else ("resulting rows" if exercise.writes else "output")
+def _run_failure(result: RunResult) -> str:
+    error = result.error
+    assert error is not None
+    where = f" on line {error.line}" if error.line else ""
+    return f"The code failed{where}: {error.message}"
+
+
+def _output_check(exercise: Exercise, result: RunResult, expected: str) -> Check:
+    name = "resulting rows" if exercise.writes else "output"
     if result.error is not None:
-        where = f" on line {result.error.line}" if result.error.line else ""
-        return Check(name, False, f"The code failed{where}: {result.error.message}")
+        return _check(name, False, _run_failure(result))
     actual = _graded_output(exercise, result)
     if actual == expected:
-        return Check(name, True, "Matches the reference." if not hidden else "Right on a second dataset too.")
-    if hidden:
-        return Check(
-            name,
-            False,
-            "Right on the data you can see, wrong on another dataset: compute the answer from the "
-            "database instead of printing fixed text or relying on particular ids.",
-        )
+        return _check(name, True, "Matches the reference.")
     what = "The rows your code leaves behind differ" if exercise.writes else "The output differs"
-    return Check(name, False, f"{what}: {first_difference(expected, actual)}.")
+    return _check(name, False, f"{what}: {first_difference(expected, actual)}.")
+
+
+def _hidden_check(exercise: Exercise, visible: Check, result: RunResult, expected: str) -> Check:
+    """The same code on a dataset the learner never sees: it speaks of fixed text only after a right visible output."""
+    name = "hidden dataset"
+    if result.error is not None:
+        return _check(name, False, f"On a second, larger dataset: {_run_failure(result)}")
+    if not visible.passed:
+        return Check(name, NOT_JUDGED, "Judged once the output is right on the visible dataset.")
+    if _graded_output(exercise, result) == expected:
+        return _check(name, True, "Right on a second dataset too.")
+    return _check(
+        name,
+        False,
+        "Right on the data you can see, wrong on another dataset: compute the answer from the "
+        "database instead of printing fixed text or relying on particular ids.",
+    )
+
+
+def _query_checks(exercise: Exercise, seen: RunResult, unseen: RunResult) -> list[Check]:
+    """Budget, flat, no N+1: a run that failed counts only for what it proves (queries already over)."""
+    failed = next((r for r in (seen, unseen) if r.error is not None), None)
+    unjudged = f"Not judged: {_run_failure(failed)}" if failed is not None else ""
+    worst = max(seen.query_count, unseen.query_count)
+    if worst > exercise.budget:
+        sent = "already sent" if failed is not None else "runs"
+        budget = _check(
+            "query budget", False, f"Your code {sent} {worst} queries; the budget is {exercise.budget}."
+        )
+    elif failed is not None:
+        budget = Check("query budget", NOT_JUDGED, unjudged)
+    else:
+        budget = _check(
+            "query budget",
+            True,
+            f"{worst} quer{'y' if worst == 1 else 'ies'}, within the budget of {exercise.budget}.",
+        )
+    if failed is not None:
+        flat = Check("flat", NOT_JUDGED, unjudged)
+    elif unseen.query_count > seen.query_count:
+        flat = _check(
+            "flat",
+            False,
+            f"The query count grows with the data ({seen.query_count} → {unseen.query_count} on a larger "
+            "dataset): something runs once per row.",
+        )
+    else:
+        flat = _check("flat", True, "The query count stays flat as the data grows.")
+    findings = seen.findings or unseen.findings
+    if findings:
+        n_plus_one = _check("no N+1", False, "; ".join(f.message for f in findings))
+    elif failed is not None:
+        n_plus_one = Check("no N+1", NOT_JUDGED, unjudged)
+    else:
+        n_plus_one = _check("no N+1", True, "No repeated per-row queries.")
+    return [budget, flat, n_plus_one]
 
 
 def grade(
@@ -119,38 +188,68 @@ def grade(
     """Run ``code`` on the visible and the hidden dataset and apply every check."""
     visible = visible or runner.current_dataset()
     hidden = hidden or hidden_dataset(visible)
-    seen = runner.run(RunRequest(code, dataset=visible, probe=exercise.probe))
+    explain = exercise.needs_plans
+    seen = runner.run(RunRequest(code, dataset=visible, probe=exercise.probe, explain=explain))
     if seen.error is not None and seen.error.kind in {"busy", "internal"}:
-        return Grade(False, [Check("run", False, seen.error.message)], seen)
-    unseen = runner.run(RunRequest(code, dataset=hidden, probe=exercise.probe))
+        return Grade(False, [Check("run", NOT_JUDGED, seen.error.message)], seen)
+    unseen = runner.run(RunRequest(code, dataset=hidden, probe=exercise.probe, explain=explain))
+    output = _output_check(exercise, seen, reference_output(exercise, visible))
     checks = [
-        _output_check(exercise, seen, reference_output(exercise, visible), hidden=False),
-        _output_check(exercise, unseen, reference_output(exercise, hidden), hidden=True),
+        output,
+        _hidden_check(exercise, output, unseen, reference_output(exercise, hidden)),
+        *_query_checks(exercise, seen, unseen),
     ]
-    worst = max(seen.query_count, unseen.query_count)
-    budget_message = (
-        f"{worst} quer{'y' if worst == 1 else 'ies'}, within the budget of {exercise.budget}."
-        if worst <= exercise.budget
-        else f"Your code runs {worst} queries; the budget is {exercise.budget}."
-    )
-    checks.append(Check("query budget", worst <= exercise.budget, budget_message))
-    grows = unseen.query_count > seen.query_count
-    checks.append(
-        Check(
-            "flat",
-            not grows,
-            f"The query count grows with the data ({seen.query_count} → {unseen.query_count} on a larger "
-            "dataset): something runs once per row."
-            if grows
-            else "The query count stays flat as the data grows.",
-        )
-    )
-    findings = seen.findings or unseen.findings
-    checks.append(
-        Check(
-            "no N+1",
-            not findings,
-            "; ".join(f.message for f in findings) if findings else "No repeated per-row queries.",
-        )
-    )
+    checks += [_technique_check(technique, (seen, unseen)) for technique in exercise.techniques]
     return Grade(all(c.passed for c in checks), checks, seen)
+
+
+def _technique_check(technique: Technique, results: tuple[RunResult, ...]) -> Check:
+    """What the statements of both runs show about how the answer was fetched."""
+    failed = next((r.error for r in results if r.error is not None), None)
+    if failed is not None:
+        return Check(technique.name, NOT_JUDGED, f"Not judged: the code failed ({failed.message}).")
+    statements = [q for r in results for q in r.queries if not q.control]
+    problem = _technique_problem(technique, statements)
+    if problem is None:
+        return _check(technique.name, True, _TECHNIQUE_PASSED[technique.kind])
+    return _check(technique.name, False, f"{problem} {technique.message}")
+
+
+_TECHNIQUE_PASSED = {
+    "unselected": "Only the columns the output needs are selected.",
+    "instances": "No model instances were built: the rows came as plain values.",
+    "streamed": "The rows were streamed in chunks.",
+    "plan": "The database's plan searches the index.",
+}
+
+
+def _technique_problem(technique: Technique, statements: list[Query]) -> str | None:
+    if technique.kind == "unselected":
+        wanted = set(technique.columns)
+        for query in statements:
+            found = sorted(analysis.selected_columns(query.sql) & wanted)
+            if found:
+                listed = ", ".join(f"`{column}`" for column in found)
+                return f"A statement{f' from line {query.line}' if query.line else ''} selects {listed}."
+        return None
+    if technique.kind == "instances":
+        built = next((q for q in statements if analysis.builds_instances(q.sql, technique.table)), None)
+        if built is None:
+            return None
+        where = f" from line {built.line}" if built.line else ""
+        return f"The {built.rows} row(s) of a statement{where} became model instances of `{technique.table}`."
+    reading = [q for q in statements if analysis.reads(q.sql, technique.table)]
+    if not reading:
+        return f"No statement reads `{technique.table}`."
+    if technique.kind == "streamed":
+        whole = next((q for q in reading if not q.streamed), None)
+        if whole is None:
+            return None
+        return f"The {whole.rows} rows of `{technique.table}` came to your code all at once."
+    unplanned = next((q for q in reading if not analysis.searches_index(q.plan or "", technique.index)), None)
+    if unplanned is None:
+        return None
+    plan = (unplanned.plan or "no plan").strip().replace("\n", " / ")
+    return (
+        f"The plan of a statement reading `{technique.table}` does not search `{technique.index}` ({plan})."
+    )

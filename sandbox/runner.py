@@ -333,7 +333,7 @@ def run(request: RunRequest) -> RunResult:
             "limits": limits.to_json(),
             "probed": request.probe is not None,
         },
-        {"probe": request.probe},
+        {"probe": request.probe, "explain": request.explain},
     ]
     try:
         datasets.ensure_cached(dataset)

@@ -24,6 +24,52 @@ class ExerciseError(Exception):
     pass
 
 
+TECHNIQUE_KINDS = ("unselected", "instances", "streamed", "plan")
+
+
+@dataclass(frozen=True)
+class Technique:
+    """What the queries must show where the output cannot: a ``[[technique]]`` table of the file.
+
+    ``unselected``: no statement's SELECT list names any of ``columns`` ("table.column").
+    ``instances``: no statement's rows become model instances of ``table``.
+    ``streamed``: every statement reading ``table`` sent its rows in chunks (``iterator()``).
+    ``plan``: every statement reading ``table`` is planned as a search of the index ``index``.
+    ``message`` tells the learner what to change when it fails.
+    """
+
+    name: str
+    kind: str
+    message: str
+    columns: tuple[str, ...] = ()
+    table: str = ""
+    index: str = ""
+
+
+def _technique(path: Path, data: Any) -> Technique:
+    if not isinstance(data, dict) or data.get("kind") not in TECHNIQUE_KINDS:
+        raise ExerciseError(f"{path.name}: a [[technique]] has a kind, one of {', '.join(TECHNIQUE_KINDS)}")
+    needs = {
+        "unselected": {"columns"},
+        "instances": {"table"},
+        "streamed": {"table"},
+        "plan": {"table", "index"},
+    }[data["kind"]]
+    allowed = {"name", "kind", "message"} | needs
+    if set(data) != allowed:
+        raise ExerciseError(
+            f"{path.name}: a {data['kind']} technique has exactly {', '.join(sorted(allowed))}"
+        )
+    return Technique(
+        name=data["name"],
+        kind=data["kind"],
+        message=data["message"].strip(),
+        columns=tuple(data.get("columns", ())),
+        table=data.get("table", ""),
+        index=data.get("index", ""),
+    )
+
+
 @dataclass(frozen=True)
 class Exercise:
     slug: str
@@ -38,6 +84,11 @@ class Exercise:
     hints: tuple[str, ...]
     ordering: str = "exact"
     probe: str | None = None
+    techniques: tuple[Technique, ...] = ()
+
+    @property
+    def needs_plans(self) -> bool:
+        return any(t.kind == "plan" for t in self.techniques)
 
     @property
     def writes(self) -> bool:
@@ -62,7 +113,7 @@ def parse(path: Path) -> Exercise:
         raise ExerciseError(f"{path.name}: difficulty must be one of {', '.join(DIFFICULTIES)}")
     if data.get("ordering", "exact") not in {"exact", "any"}:
         raise ExerciseError(f"{path.name}: ordering must be 'exact' or 'any'")
-    unknown = set(data) - {*REQUIRED, "ordering", "probe"}
+    unknown = set(data) - {*REQUIRED, "ordering", "probe", "technique"}
     if unknown:
         raise ExerciseError(f"{path.name}: unknown key(s) {', '.join(sorted(unknown))}")
     return Exercise(
@@ -78,6 +129,7 @@ def parse(path: Path) -> Exercise:
         hints=tuple(data["hints"]),
         ordering=data.get("ordering", "exact"),
         probe=(data["probe"].strip() + "\n") if data.get("probe") else None,
+        techniques=tuple(_technique(path, t) for t in data.get("technique", [])),
     )
 
 

@@ -175,6 +175,9 @@ def warm_up(channel: proxy.Channel, job: dict[str, Any]) -> None:
         try:
             exec(compile(step, "<warm-up>", "exec"), namespace(guarded=False))
         except Exception:  # the run has come: the supervisor refused the next statement
+            # Cut short anywhere, connecting included (Django then believes autocommit is
+            # off): the run starts on a new stand-in, never on this half-set one.
+            proxy.forget()
             break
     channel.send(wire.Request(wire.READY))
 

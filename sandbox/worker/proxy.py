@@ -267,6 +267,11 @@ class RemoteConnection:
         pass
 
 
+def forget() -> None:
+    """Make the next ``install`` build a new stand-in: the current one may be half connected."""
+    connections["default"].about = None
+
+
 def install(channel: Channel, about: dict[str, Any]) -> BaseDatabaseWrapper:
     """Make the child's default database the supervisor's, through ``channel``.
 
@@ -294,6 +299,13 @@ def install(channel: Channel, about: dict[str, Any]) -> BaseDatabaseWrapper:
 
         def create_cursor(self, name: str | None = None) -> RemoteCursor:
             return RemoteCursor(self.connection, name)
+
+        def chunked_cursor(self) -> Any:
+            # iterator() streams on every backend: the supervisor keeps the statement
+            # open and sends each chunk when asked (PostgreSQL's wrapper names its own).
+            if about["vendor"] == "sqlite":
+                return self._cursor(name="chunked")
+            return super().chunked_cursor()
 
         def _set_autocommit(self, autocommit: bool) -> None:
             self.connection.autocommit = autocommit

@@ -54,6 +54,8 @@ START_SECONDS = 10
 # Rows sent with a statement's answer, and per further fetch, unless the child asks for fewer.
 BATCH_ROWS = 5_000
 OPEN_CURSORS = 64
+# The statements whose plan a run may ask for (RunRequest.explain): the first this many.
+EXPLAINED = 50
 STAGED_DATASETS = 4
 # Savepoints of the supervisor's own: a run may not name one so.
 RESERVED_PREFIX = "ql_"
@@ -528,11 +530,12 @@ class RunDatabase:
         control: bool = False,
     ) -> tuple[Any, ...]:
         entry = self.log.add(sql, params, line=line, many=many, control=control)
+        entry.streamed = name is not None
         cursor = self._cursor(name)
         self._arm(run_deadline)
         started = time.perf_counter()
         try:
-            sent = self._sqlite_sql(sql, params, many) if self.sqlite and not name else sql
+            sent = self._sqlite_sql(sql, params, many) if self.sqlite else sql
             if many:
                 cursor.executemany(sent, params)
             elif params is None and self.sqlite:
@@ -555,6 +558,8 @@ class RunDatabase:
         handle = None
         if description:
             entry.rows = len(rows)
+            if not many and len(self.log.entries) <= EXPLAINED:
+                entry.sent = (sent, params)
             if name or len(rows) == BATCH_ROWS:
                 handle = self._keep(cursor, entry)
             else:
@@ -669,6 +674,30 @@ class RunDatabase:
         ) as exc:  # reported as the probe's output, which then fails to match
             print(f"probe failed: {type(exc).__name__}: {exc}", file=output)
         return output.getvalue()
+
+    def explain(self) -> None:
+        """The plan of every SELECT the code sent, asked of the database after the run, on its transaction."""
+        self.connect()
+        prefix = "EXPLAIN QUERY PLAN " if self.sqlite else "EXPLAIN "
+        for entry in self.log.entries:
+            if entry.sent is None or entry.error or entry.sql.lstrip()[:6].upper() != "SELECT":
+                continue
+            sql, params = entry.sent
+            try:
+                with (
+                    self.own(),
+                    self.limited(time.monotonic() + self.limits.statement_ms / 1000),
+                    contextlib.closing(self.raw.cursor()) as cursor,
+                ):
+                    cursor.execute(prefix + sql, params) if params is not None else cursor.execute(
+                        prefix + sql
+                    )
+                    rows = cursor.fetchall()
+            except (Exception, StatementTimeout):
+                self._recover()
+                continue
+            # SQLite: (id, parent, notused, detail), as Django's explain() prints them; PostgreSQL: one text column.
+            entry.plan = "\n".join(" ".join(str(value) for value in row) for row in rows)
 
     def digest(self) -> str:
         self.connect()
@@ -1031,12 +1060,11 @@ class Supervisor:
             discard(kid)
         assert first is not None and self.db is not None
         db, log = self.db, first
-        probe = (
-            wire.read_message(conn, limit=4 * 1024 * 1024).get("probe")
-            if not outcomes[-1].abandoned
-            else None
-        )
+        after = wire.read_message(conn, limit=4 * 1024 * 1024) if not outcomes[-1].abandoned else {}
+        probe = after.get("probe")
         probe_output = db.probe(probe) if probe and error is None else None
+        if after.get("explain") and error is None:
+            db.explain()
         result = RunResult(
             stdout=outcomes[0].stdout.decode("utf-8", errors="replace"),
             truncated=outcomes[0].truncated,

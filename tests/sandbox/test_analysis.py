@@ -729,3 +729,68 @@ def test_fold_leaves_its_input_untouched() -> None:
     assert analysis.fold(queries)[0]["times"] == 2
     assert [query.to_json() for query in queries] == before
     assert analysis.fold([]) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "instances"),
+    [
+        ('SELECT "blog_author"."id", "blog_author"."email" FROM "blog_author"', True),
+        ('SELECT DISTINCT "blog_author"."id", "blog_author"."email" FROM "blog_author"', True),
+        ('SELECT "blog_author"."email" AS "email" FROM "blog_author"', False),
+        (
+            'SELECT DISTINCT "blog_author"."email" AS "email", "blog_author"."name" AS "name", '
+            '"blog_author"."joined_at", "blog_author"."id" FROM "blog_author" ORDER BY 3, 4',
+            False,
+        ),
+        (
+            'SELECT "blog_comment"."id", "blog_comment"."body", "blog_author"."id", "blog_author"."email" '
+            'FROM "blog_comment" INNER JOIN "blog_author" ON ("blog_comment"."author_id" = "blog_author"."id")',
+            True,
+        ),
+        ('SELECT "blog_comment"."id", "blog_comment"."author_id" FROM "blog_comment"', False),
+        ('SELECT COUNT(*) AS "__count" FROM "blog_author"', False),
+        ('SELECT "blog_author"."id" AS "pk" FROM "blog_author"', False),
+    ],
+)
+def test_builds_instances_tells_model_rows_from_values(sql: str, instances: bool) -> None:
+    assert analysis.builds_instances(sql, "blog_author") is instances
+
+
+def test_selected_columns_are_the_select_lists_own() -> None:
+    sql = (
+        'SELECT "blog_article"."id", "blog_article"."title", (SELECT U0."body" FROM "blog_comment" U0 LIMIT 1) '
+        'AS "first" FROM "blog_article" WHERE "blog_article"."body" LIKE %s'
+    )
+    assert analysis.selected_columns(sql) == {"blog_article.id", "blog_article.title"}
+
+
+@pytest.mark.parametrize(
+    ("plan", "searched"),
+    [
+        (
+            "3 0 0 SEARCH blog_article USING COVERING INDEX article_status_pub_idx (status=? AND pub_date>?)",
+            True,
+        ),
+        ("2 0 0 SCAN blog_article USING COVERING INDEX article_status_pub_idx", False),
+        ("2 0 0 SCAN blog_article", False),
+        (
+            "Index Only Scan using article_status_pub_idx on blog_article  (cost=0.29..8.31 rows=1 width=8)\n"
+            "  Index Cond: ((status)::text = 'published'::text)",
+            True,
+        ),
+        (
+            "Bitmap Heap Scan on blog_article  (cost=4.30..12.5 rows=3 width=8)\n"
+            "  Recheck Cond: ((status)::text = 'published'::text)\n"
+            "  ->  Bitmap Index Scan on article_status_pub_idx  (cost=0.00..4.30 rows=3 width=0)\n"
+            "        Index Cond: ((status)::text = 'published'::text)",
+            True,
+        ),
+        (
+            "Index Only Scan using article_status_pub_idx on blog_article  (cost=0.29..50.1 rows=800 width=8)",
+            False,
+        ),
+        ("Seq Scan on blog_article  (cost=0.00..35.5 rows=10 width=8)", False),
+    ],
+)
+def test_searches_index_needs_a_narrowed_search_of_that_index(plan: str, searched: bool) -> None:
+    assert analysis.searches_index(plan, "article_status_pub_idx") is searched

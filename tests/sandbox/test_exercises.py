@@ -77,6 +77,48 @@ def test_a_wrong_line_is_shown_expected_against_actual() -> None:
     assert "line 1 of the output: expected" in output.message
 
 
+def test_a_wrong_output_fails_only_the_output_and_never_speaks_of_fixed_text() -> None:
+    exercise = exercises.get("article-authors")
+    result = grade(exercise, exercise.solution.replace(" | ", " / ", 1))
+    checks = {c.name: c for c in result.checks}
+    assert (checks["output"].status, checks["hidden dataset"].status) == (grading.FAILED, grading.NOT_JUDGED)
+    assert "fixed text" not in checks["hidden dataset"].message
+    assert [c.name for c in result.checks if c.status == grading.FAILED] == ["output"]
+    assert result.first_failure is checks["output"]
+
+
+def test_a_run_that_times_out_is_never_judged_flat_or_within_budget() -> None:
+    exercise = exercises.get("article-authors")
+    # One query, then a loop that cannot end: the visible run hits the time limit.
+    result = grade(exercise, "Article.objects.count()\nwhile True:\n    pass\n")
+    checks = {c.name: c for c in result.checks}
+    assert checks["output"].status == grading.FAILED and "was stopped" in checks["output"].message
+    for name in ("query budget", "flat", "no N+1"):
+        assert checks[name].status == grading.NOT_JUDGED, checks[name]
+        assert checks[name].message.startswith("Not judged: The code failed")
+    assert not any(c.passed for c in result.checks)
+
+
+def test_a_failed_run_already_over_budget_fails_the_budget_with_what_it_sent() -> None:
+    exercise = exercises.get("article-authors")
+    code = "for article in Article.objects.all():\n    article.author.name\n1 / 0\n"
+    checks = {c.name: c for c in grade(exercise, code).checks}
+    assert checks["query budget"].status == grading.FAILED
+    assert checks["query budget"].message.startswith("Your code already sent ")
+    assert checks["no N+1"].status == grading.FAILED  # the repeated statements are there to see
+    assert checks["flat"].status == grading.NOT_JUDGED
+
+
+def test_every_check_in_json_has_a_status_and_the_passed_flag() -> None:
+    exercise = exercises.get("article-authors")
+    data = grade(exercise, exercise.solution.replace(" | ", " / ", 1)).to_json()
+    assert {(c["status"], c["passed"]) for c in data["checks"]} <= {
+        ("passed", True),
+        ("failed", False),
+        ("not judged", False),
+    }
+
+
 def test_the_hidden_dataset_is_larger_and_seeded_differently() -> None:
     hidden = grading.hidden_dataset(DatasetRef("default", 1))
     assert hidden.size == "large"
@@ -90,3 +132,75 @@ def test_hints_open_one_at_a_time_and_the_solution_is_never_in_the_page(db: None
     assert first < page.index("Hint 2") < second < page.index("</details>")
     assert exercise.solution.strip() not in page
     assert client.get(f"{exercise.url}solution").status_code == 403
+
+
+# Right output within the budget, yet not the technique the exercise teaches.
+RIGHT_ANSWER_WRONG_TECHNIQUE = {
+    "titles-only": (
+        "columns",
+        """
+articles = Article.objects.filter(status="published").order_by("-pub_date", "-id").select_related("author")[:30]
+for article in articles:
+    print(f"{article.title} | {article.views} | {article.author.username}")
+""",
+    ),
+    "author-emails": (
+        "no model instances",
+        """
+top_articles = Article.objects.filter(status="published").order_by("-views", "id")[:10]
+people = Author.objects.filter(comments__article__in=top_articles, comments__is_approved=True)
+for author in people.distinct().order_by("joined_at", "id"):
+    print(f"{author.email} | {author.name}")
+""",
+    ),
+    "stream-word-count": (
+        "streaming",
+        """
+count = total = 0
+longest = None
+for article_id, slug, body in Article.objects.published().values_list("id", "slug", "body"):
+    words = len(body.split())
+    count += 1
+    total += words
+    if longest is None or (words, -article_id) > (longest[0], -longest[1]):
+        longest = (words, article_id, slug)
+print(f"articles | {count}")
+print(f"words | {total}")
+print(f"average | {total // count}")
+print(f"longest | {longest[2]} | {longest[0]}")
+""",
+    ),
+    "explain-index": (
+        "index",
+        """
+import collections
+import datetime
+
+start = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
+end = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+# Only published articles have a pub_date, so the status condition changes no row: only the plan.
+dates = Article.objects.filter(pub_date__gte=start, pub_date__lt=end).values_list("pub_date", flat=True)
+counts = collections.Counter((when.year, (when.month - 1) // 3 + 1) for when in dates)
+for year in (2024, 2025):
+    for quarter in (1, 2, 3, 4):
+        print(f"{year}-Q{quarter} | {counts[year, quarter]}")
+print(f"total | {sum(counts.values())}")
+""",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("slug", sorted(RIGHT_ANSWER_WRONG_TECHNIQUE))
+def test_the_right_answer_by_the_wrong_technique_fails_only_the_technique(slug: str) -> None:
+    name, code = RIGHT_ANSWER_WRONG_TECHNIQUE[slug]
+    result = grade(exercises.get(slug), code.strip() + "\n")
+    failed = [c.name for c in result.checks if not c.passed]
+    assert failed == [name], result.checks
+    assert not result.passed
+
+
+@pytest.mark.parametrize("slug", sorted(RIGHT_ANSWER_WRONG_TECHNIQUE))
+def test_the_exercises_that_teach_a_technique_check_it(slug: str) -> None:
+    name, _ = RIGHT_ANSWER_WRONG_TECHNIQUE[slug]
+    assert name in {t.name for t in exercises.get(slug).techniques}

@@ -145,3 +145,17 @@ def test_lesson_blocks_send_their_declared_queries_on_postgresql_too(block: load
     assert block.queries is not None
     n = rows_iterated(block, result, TINY)
     assert result.query_count == loader.expected_queries(block.queries, n)
+
+
+def test_a_run_that_asks_for_plans_gets_postgresqls_and_streams_its_iterator(baseline: str) -> None:
+    code = (
+        'print(Article.objects.filter(status="published", pub_date__year=2025).count())\n'
+        "print(sum(1 for _ in Article.objects.values_list('id', flat=True).iterator(chunk_size=5)))\n"
+    )
+    result = runner.run(RunRequest(code, dataset=TINY, explain=True))
+    assert result.error is None
+    counted, streamed = [q for q in result.queries if not q.control]
+    assert counted.plan is not None and "article_status_pub_idx" in counted.plan
+    assert "Index Cond" in counted.plan
+    assert streamed.streamed and not counted.streamed
+    assert result.stdout.splitlines()[-1] == "20"
