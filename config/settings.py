@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_ace",  # only for its static build of the Ace editor
     "django_tasks_db",
+    "accounts",
     "blog",
     "sandbox",
     "lessons",
@@ -132,8 +133,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     # Tests use a file too: threads (live server, task worker) then share it with
-    # real locking instead of shared-cache memory's "database table is locked".
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_querylab.sqlite3")}
+    # real locking instead of shared-cache memory's "database table is locked". One per
+    # test process, so that two test runs on one checkout never share (or delete) it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_querylab.{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -151,7 +153,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "accounts:login"  # for everyone: learners, instructors and the admin
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 180  # a learner's progress outlives a term

@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from blog import views as blog_views
-from sandbox import throttle
 
 urlpatterns = [
     path("", blog_views.home, name="home"),
@@ -13,8 +13,9 @@ urlpatterns = [
     path("", include("lessons.urls")),
     path("", include("sandbox.urls")),
     path("instructor/", include("instructor.urls")),
-    # The login page counts attempts per client (sandbox/throttle.py).
-    path("admin/login/", throttle.limited("login")(admin.site.login)),
+    path("accounts/", include("accounts.urls")),
+    # One login page for everyone: the admin's sends to it, keeping where to go next.
+    path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,11 +2,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from blog import seed
@@ -62,6 +64,29 @@ def class_summary() -> list[dict[str, Any]]:
     ]
 
 
+def learners() -> list[dict[str, Any]]:
+    """Signed-in learners with a record: exercises passed and their last activity, latest first."""
+    rows = (
+        get_user_model()
+        .objects.filter(Exists(Progress.objects.filter(user=OuterRef("pk"))))
+        .annotate(
+            passed=Count("progress", filter=Q(progress__passed=True)),
+            last_activity=Max("progress__updated_at"),
+        )
+        .order_by("-last_activity", "username")
+        .values("username", "passed", "last_activity")
+    )
+    return list(rows)
+
+
+def _class_context() -> dict[str, Any]:
+    return {
+        "summary": class_summary(),
+        "learners": learners(),
+        "anonymous": Progress.objects.filter(user=None).values("session_key").distinct().count(),
+    }
+
+
 def _dashboard(request: HttpRequest, form: ResetForm | None = None, error: str = "") -> HttpResponse:
     live = seed.live_dataset()
     previous = (
@@ -82,7 +107,7 @@ def _dashboard(request: HttpRequest, form: ResetForm | None = None, error: str =
             "progress": resets.progress(active) if active else None,
             "restore_job": previous,
             "jobs": ResetJob.objects.select_related("requested_by")[:20],
-            "summary": class_summary(),
+            **_class_context(),
         },
         status=400 if form is not None and form.errors or error else 200,
     )
@@ -139,5 +164,7 @@ def job_progress(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
 
 @require_GET
 @instructor_required
-def class_view(request: HttpRequest) -> HttpResponse:
-    return render(request, "instructor/dashboard.html#class", {"summary": class_summary()})
+def class_view(request: HtmxHttpRequest) -> HttpResponse:
+    if not request.htmx:  # a fragment only for the dashboard's own refresh; a visit gets the page
+        return redirect(f"{reverse('instructor:dashboard')}#class")
+    return render(request, "instructor/dashboard.html#class", _class_context())

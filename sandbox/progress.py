@@ -1,37 +1,123 @@
-"""Anonymous learners' progress, kept per session in the database."""
+"""Learners' progress and drafts: per account once signed in, else per anonymous session.
 
+An anonymous learner is known by the key their session had when it first
+needed one, kept in the session itself (``LEARNER``): Django gives the session
+a new key at login, and the data, this key included, survives it. Signing up or
+in adopts that learner's records into the account (``adopt``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from sandbox.exercises import Exercise
 from sandbox.grading import Grade
 from sandbox.models import Progress
 
-_SUBMITTED = "submitted_exercises"
+LEARNER = "learner"
+# Submissions of different code, none of it the starter, after which the reference opens without a pass.
+TRIES_FOR_SOLUTION = 3
 
 
-def _session_key(request: HttpRequest) -> str:
-    if request.session.session_key is None:
-        request.session.save()
-    return str(request.session.session_key)
+def _learner_key(request: HttpRequest) -> str:
+    key = request.session.get(LEARNER)
+    if not key:
+        if request.session.session_key is None:
+            request.session.save()
+        key = request.session[LEARNER] = str(request.session.session_key)
+    return str(key)
 
 
-def record(request: HttpRequest, exercise: Exercise, grade: Grade) -> Progress:
-    entry, _ = Progress.objects.get_or_create(session_key=_session_key(request), exercise=exercise.slug)
+def _records(request: HttpRequest) -> QuerySet[Progress]:
+    if request.user.is_authenticated:
+        return Progress.objects.filter(user=request.user)
+    key = request.session.get(LEARNER) or request.session.session_key
+    return Progress.objects.filter(user=None, session_key=key) if key else Progress.objects.none()
+
+
+def _entry(request: HttpRequest, exercise: Exercise) -> Progress:
+    owner = {"user": request.user} if request.user.is_authenticated else {"user": None}
+    lookup = {**owner, "exercise": exercise.slug}
+    if owner["user"] is None:
+        lookup["session_key"] = _learner_key(request)
+    try:
+        with transaction.atomic():
+            entry, _ = Progress.objects.get_or_create(
+                **lookup, defaults={"session_key": _learner_key(request)}
+            )
+    except IntegrityError:  # two requests of one learner created it at once
+        entry = Progress.objects.get(**lookup)
+    return entry
+
+
+def _normalized(code: str) -> str:
+    return "\n".join(line.rstrip() for line in code.strip().splitlines())
+
+
+def record(request: HttpRequest, exercise: Exercise, grade: Grade, code: str) -> Progress:
+    """A submission: one more attempt, the verdict, and the code as the learner's draft."""
+    entry = _entry(request, exercise)
     entry.attempts += 1
     entry.passed = entry.passed or grade.passed
     failure = grade.first_failure
     entry.last_failure = failure.name if failure else ""
+    entry.draft = code
+    normalized = _normalized(code)
+    digest = hashlib.sha256(normalized.encode()).hexdigest()[:16]
+    if normalized != _normalized(exercise.starter) and digest not in entry.tried:
+        entry.tried = [*entry.tried, digest]
     entry.save()
-    submitted = set(request.session.get(_SUBMITTED, []))
-    request.session[_SUBMITTED] = sorted(submitted | {exercise.slug})
     return entry
 
 
-def has_submitted(request: HttpRequest, exercise: Exercise) -> bool:
-    return exercise.slug in request.session.get(_SUBMITTED, [])
+def save_draft(request: HttpRequest, exercise: Exercise, code: str) -> None:
+    """The learner's code as they left it; the starter (or nothing) clears the draft."""
+    draft = "" if _normalized(code) in {"", _normalized(exercise.starter)} else code
+    existing = _records(request).filter(exercise=exercise.slug).first()
+    if existing is None and not draft:
+        return
+    entry = existing or _entry(request, exercise)
+    if entry.draft != draft:
+        entry.draft = draft
+        entry.save(update_fields=["draft", "updated_at"])
 
 
-def for_session(request: HttpRequest) -> dict[str, Progress]:
-    if request.session.session_key is None:
-        return {}
-    return {p.exercise: p for p in Progress.objects.filter(session_key=request.session.session_key)}
+def get(request: HttpRequest, exercise: Exercise) -> Progress | None:
+    return _records(request).filter(exercise=exercise.slug).first()
+
+
+def for_learner(request: HttpRequest) -> dict[str, Progress]:
+    return {p.exercise: p for p in _records(request)}
+
+
+def may_see_solution(entry: Progress | None) -> bool:
+    """After a pass, or after ``TRIES_FOR_SOLUTION`` honest attempts: different code, none of it the starter."""
+    return entry is not None and (entry.passed or len(entry.tried) >= TRIES_FOR_SOLUTION)
+
+
+def adopt(request: HttpRequest, user: AbstractBaseUser) -> None:
+    """Move the anonymous session's records to ``user``, merging with what the account has."""
+    key = request.session.get(LEARNER)
+    if not key:
+        return
+    with transaction.atomic():
+        mine = {p.exercise: p for p in Progress.objects.select_for_update().filter(user=user)}
+        for anonymous in Progress.objects.select_for_update().filter(user=None, session_key=key):
+            kept = mine.get(anonymous.exercise)
+            if kept is None:
+                anonymous.user = user
+                anonymous.save()
+                continue
+            newer = anonymous if anonymous.updated_at >= kept.updated_at else kept
+            kept.attempts += anonymous.attempts
+            kept.passed = kept.passed or anonymous.passed
+            kept.tried = [*kept.tried, *(t for t in anonymous.tried if t not in kept.tried)]
+            kept.draft = newer.draft or kept.draft or anonymous.draft
+            kept.last_failure = "" if kept.passed else newer.last_failure
+            anonymous.delete()
+            kept.save()

@@ -1,6 +1,7 @@
 import json
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -63,6 +64,15 @@ def api_exercises(request: HttpRequest) -> JsonResponse:
     return JsonResponse([e.public() for e in exercises.all_exercises()], safe=False)
 
 
+@require_GET
+def api_exercise(request: HttpRequest, slug: str) -> JsonResponse:
+    """The exercise as the list shows it, with this learner's last code (or null) and whether they passed."""
+    exercise = _exercise(slug)
+    entry = progress.get(request, exercise)
+    draft = entry.draft if entry is not None and entry.draft else None
+    return JsonResponse({**exercise.public(), "draft": draft, "passed": bool(entry and entry.passed)})
+
+
 @require_POST
 @throttle.limited("runs")
 def api_grade(request: HttpRequest, slug: str) -> HttpResponse:
@@ -71,13 +81,13 @@ def api_grade(request: HttpRequest, slug: str) -> HttpResponse:
     if isinstance(payload, JsonResponse):
         return payload
     result = grading.grade(exercise, payload["code"])
-    progress.record(request, exercise, result)
+    progress.record(request, exercise, result, payload["code"])
     return _run_json(result.to_json(), result.result)
 
 
 @require_GET
 def exercise_index(request: HttpRequest) -> HttpResponse:
-    records = progress.for_session(request)
+    records = progress.for_learner(request)
     return render(
         request,
         "sandbox/exercise_index.html",
@@ -85,12 +95,36 @@ def exercise_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _exercise_page(request: HttpRequest, exercise: exercises.Exercise, **extra: Any) -> HttpResponse:
-    context = {
+_MARKDOWN = MarkdownIt("commonmark")
+
+
+def _next_exercise(exercise: exercises.Exercise) -> exercises.Exercise | None:
+    ordered = exercises.all_exercises()
+    index = next(i for i, e in enumerate(ordered) if e.slug == exercise.slug)
+    return ordered[index + 1] if index + 1 < len(ordered) else None
+
+
+def _outcome_context(request: HttpRequest, exercise: exercises.Exercise) -> dict[str, Any]:
+    """What the outcome fragment needs besides the run: the learner's record and where to go next."""
+    record = progress.get(request, exercise)
+    return {
         "exercise": exercise,
-        "prompt": MarkdownIt("commonmark").render(exercise.prompt),
-        "code": exercise.starter,
-        "record": progress.for_session(request).get(exercise.slug),
+        "record": record,
+        "solution_open": progress.may_see_solution(record),
+        "tries_left": progress.TRIES_FOR_SOLUTION - len(record.tried)
+        if record
+        else progress.TRIES_FOR_SOLUTION,
+        "next_exercise": _next_exercise(exercise),
+    }
+
+
+def _exercise_page(request: HttpRequest, exercise: exercises.Exercise, **extra: Any) -> HttpResponse:
+    context = _outcome_context(request, exercise)
+    record = context["record"]
+    context |= {
+        "prompt": _MARKDOWN.render(exercise.prompt),
+        "hints": [_MARKDOWN.renderInline(hint) for hint in exercise.hints],
+        "code": record.draft if record is not None and record.draft else exercise.starter,
         "lesson": lessons.find(exercise.lesson),
         **extra,
     }
@@ -107,10 +141,23 @@ def exercise_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     code = request.POST.get("code", "")
+    progress.save_draft(request, exercise, code)
     result = runner.run(RunRequest(code))
     if request.htmx:
-        return render(request, "sandbox/exercise.html#outcome", {"result": result, "exercise": exercise})
+        context = {**_outcome_context(request, exercise), "result": result}
+        return render(request, "sandbox/exercise.html#outcome", context)
     return _exercise_page(request, exercise, code=code, result=result)
+
+
+@require_POST
+def exercise_draft(request: HttpRequest, slug: str) -> HttpResponse:
+    """Autosave: the editor sends the code a moment after the learner stops typing."""
+    exercise = _exercise(slug)
+    code = request.POST.get("code", "")
+    if len(code.encode()) > LIMITS.code_bytes:
+        return HttpResponse(f"The code is over {LIMITS.code_bytes // 1024} KB.", status=400)
+    progress.save_draft(request, exercise, code)
+    return HttpResponse(status=204)
 
 
 @require_POST
@@ -119,19 +166,22 @@ def exercise_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
     code = request.POST.get("code", "")
     grade = grading.grade(exercise, code)
-    progress.record(request, exercise, grade)
+    progress.record(request, exercise, grade, code)
     context = {"grade": grade, "result": grade.result}
     if request.htmx:
-        return render(request, "sandbox/exercise.html#outcome", {**context, "exercise": exercise})
+        return render(
+            request, "sandbox/exercise.html#outcome", {**_outcome_context(request, exercise), **context}
+        )
     return _exercise_page(request, exercise, code=code, **context)
 
 
 @require_GET
 def exercise_solution(request: HttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise(slug)
-    if not progress.has_submitted(request, exercise):
-        return HttpResponse(
-            "Submit an attempt first; then the reference solution is yours to see.", status=403
+    if not progress.may_see_solution(progress.get(request, exercise)):
+        raise PermissionDenied(
+            f"The reference solution opens after a pass, or after {progress.TRIES_FOR_SOLUTION} submissions "
+            "of your own code, each different from the starter and from the others."
         )
     return render(request, "sandbox/solution.html", {"exercise": exercise})
 

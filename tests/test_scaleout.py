@@ -78,9 +78,9 @@ def test_a_reset_started_on_node_a_is_seen_by_runs_on_node_b_within_two_seconds(
 ) -> None:
     url_a, url_b = nodes
     teacher, learner = Browser(), Browser()
-    teacher.get(url_a + "/admin/login/")
+    teacher.get(url_a + "/accounts/login/")
     teacher.post(
-        url_a + "/admin/login/?next=/instructor/",
+        url_a + "/accounts/login/?next=/instructor/",
         {"username": "teacher", "password": "a-long-instructor-passphrase"},
     )
     assert "Reset or resize" in teacher.get(url_a + "/instructor/")

@@ -34,6 +34,19 @@
         if (button) button.click();
       },
     });
+    if (textarea.dataset.autosave) {
+      // The learner's code is saved a second after they stop typing (the starter clears the draft).
+      let timer = null;
+      editor.session.on("change", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const body = new FormData();
+          body.append("code", editor.getValue());
+          body.append("csrfmiddlewaretoken", textarea.form.querySelector("[name=csrfmiddlewaretoken]").value);
+          fetch(textarea.dataset.autosave, { method: "POST", body, credentials: "same-origin" });
+        }, 1000);
+      });
+    }
     const reset = textarea.form && textarea.form.querySelector("button[data-reset-to]");
     if (reset) {
       reset.type = "button";

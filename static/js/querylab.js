@@ -7,3 +7,30 @@ document.addEventListener("keydown", (event) => {
   const button = form.querySelector("button[data-shortcut-target]") || form.querySelector("button[type=submit]");
   if (button) button.click();
 });
+
+// After htmx swaps a result in, focus moves to its verdict, so keyboard and screen-reader
+// users land on what changed.
+document.addEventListener("htmx:afterSwap", (event) => {
+  // An outerHTML swap replaces the target: look it up again by its id.
+  const target = event.detail.target;
+  const root = (target && target.id && document.getElementById(target.id)) || target;
+  const focus = root && root.querySelector && root.querySelector("[data-focus-after-swap]");
+  if (focus) focus.focus();
+});
+
+// Any htmx request slower than 300 ms shows its elapsed seconds beside the button that sent it.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const elt = event.detail.elt;
+  if (!elt || elt.tagName !== "BUTTON") return;
+  const started = performance.now();
+  const status = document.createElement("span");
+  status.className = "elapsed muted small";
+  status.setAttribute("role", "status");
+  elt.after(status);
+  const tick = () => {
+    const seconds = (performance.now() - started) / 1000;
+    if (seconds >= 0.3) status.textContent = `${elt.dataset.busyLabel || "Working"}… ${seconds.toFixed(1)} s`;
+  };
+  const timer = setInterval(tick, 100);
+  elt.addEventListener("htmx:afterRequest", () => { clearInterval(timer); status.remove(); }, { once: true });
+});

@@ -19,7 +19,7 @@ def test_an_instructor_resets_to_small_and_a_lesson_shows_the_new_counts(
     page.goto(live_server.url + "/instructor/")
     page.get_by_label("Username").fill("teacher")
     page.get_by_label("Password").fill("a-long-passphrase")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Instructor")
     screenshot(page, "instructor-dashboard")
 

@@ -35,8 +35,10 @@ def test_a_visitor_opens_the_home_page_and_follows_every_nav_link(
     expect(page.get_by_role("heading", level=1)).to_have_text(newest.title)
     screenshot(page, "blog-article")
 
-    nav.get_by_role("link", name="Instructor", exact=True).click()
-    expect(page).to_have_url(f"{live_server.url}/admin/login/?next=/instructor/")
+    expect(nav.get_by_role("link", name="Instructor", exact=True)).to_have_count(0)  # staff only
+    page.goto(f"{live_server.url}/instructor/")
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/instructor/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
     screenshot(page, "instructor-login")
 
 

@@ -1,12 +1,16 @@
 import json
+import re
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
 from blog import seed
@@ -32,7 +36,7 @@ def wait_for(job: ResetJob, timeout: float = 120) -> ResetJob:
 def test_anonymous_visitors_are_sent_to_the_login_page(db: None, client: Client) -> None:
     response = client.get("/instructor/")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/instructor/"
+    assert response["Location"] == "/accounts/login/?next=/instructor/"
     assert client.post("/instructor/reset", {"size": "tiny", "seed": "1"}).status_code == 302
 
 
@@ -141,12 +145,35 @@ def test_the_class_view_counts_attempts_passes_and_the_most_common_failure(staff
         Progress.objects.create(
             session_key=f"{i:032}", exercise="article-tags", attempts=1, passed=passed, last_failure=failure
         )
-    response = staff_client.get("/instructor/class/")
+    response = staff_client.get("/instructor/class/", headers={"HX-Request": "true"})
     title = exercises.get("article-tags").title
     assert (
         f'<tr><td>{title}</td><td class="num">4</td><td class="num">1</td><td>query budget</td></tr>'
         in response.text
     )
+    assert "<html" not in response.text and "4 anonymous sessions have records" in response.text
+
+
+def test_the_class_view_lists_signed_in_learners_with_what_they_passed_latest_first(
+    staff_client: Client, django_user_model: Any
+) -> None:
+    ada, bo = (
+        django_user_model.objects.create_user(name, password="a long pass phrase") for name in ("ada", "bo")
+    )
+    Progress.objects.create(user=ada, session_key="a", exercise="article-tags", attempts=2, passed=True)
+    Progress.objects.create(user=ada, session_key="a", exercise="has-drafts", attempts=1, passed=True)
+    Progress.objects.create(user=bo, session_key="b", exercise="has-drafts", attempts=5, passed=False)
+    Progress.objects.filter(user=ada).update(updated_at=timezone.now() - timedelta(hours=3))
+    page = staff_client.get("/instructor/class/", headers={"HX-Request": "true"}).text
+    rows = re.findall(r'<tr><td>(\w+)</td><td class="num">(\d+)</td><td><time', page)
+    assert rows == [("bo", "0"), ("ada", "2")]
+    assert "3\xa0hours ago" in page
+
+
+def test_the_class_fragment_visited_directly_is_the_whole_dashboard(staff_client: Client) -> None:
+    response = staff_client.get("/instructor/class/")
+    assert response.status_code == 302 and response["Location"] == "/instructor/#class"
+    assert "<html" in staff_client.get(response["Location"]).text
 
 
 @pytest.mark.slow

@@ -125,7 +125,7 @@ def test_without_javascript_the_exercise_form_runs_and_grades(tiny: Dataset, cli
     assert ran.status_code == 200
     assert "<html" in ran.text and '<section class="panel' in ran.text and "Not yet" not in ran.text
     graded = client.post(f"{exercise.url}submit", {"code": exercise.solution})
-    assert "Passed ✔" in graded.text
+    assert "✔ Passed" in graded.text
     assert exercise.solution.splitlines()[0] in graded.text  # the learner's code stays in the editor
 
 

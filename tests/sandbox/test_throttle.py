@@ -38,10 +38,11 @@ def test_lesson_comparisons_count_against_the_same_limit(tiny: Dataset, settings
 def test_the_login_page_is_rate_limited(db: None, client: Client, settings: Any) -> None:
     settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "login": (2, 300)}
     attempts = [
-        client.post("/admin/login/", {"username": "x", "password": f"guess{i}"}).status_code for i in range(3)
+        client.post("/accounts/login/", {"username": "x", "password": f"guess{i}"}).status_code
+        for i in range(3)
     ]
     assert attempts == [200, 200, 429]
-    assert client.get("/admin/login/").status_code == 200  # reading the form is never limited
+    assert client.get("/accounts/login/").status_code == 200  # reading the form is never limited
 
 
 def test_a_request_body_over_the_size_limit_is_refused(db: None, client: Client) -> None:

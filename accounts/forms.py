@@ -1,0 +1,10 @@
+from django.contrib.auth.forms import UserCreationForm
+
+
+class SignupForm(UserCreationForm):
+    """A learner's account: a username and a password Django's validators accept."""
+
+    usable_password = None  # a learner always signs in with a password
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username",)
