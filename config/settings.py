@@ -155,6 +155,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:login"  # for everyone: learners, instructors and the admin
 LOGIN_REDIRECT_URL = "/"
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # JSON for the API, the site's page for people
 LOGOUT_REDIRECT_URL = "/"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -153,6 +153,8 @@ def restore(request: HttpRequest) -> HttpResponse:
 @require_GET
 @instructor_required
 def job_progress(request: HtmxHttpRequest, job_id: int) -> HttpResponse:
+    if not request.htmx:  # a fragment only for the dashboard's own polling; a visit gets the page
+        return redirect("instructor:dashboard")
     job = get_object_or_404(ResetJob, pk=job_id)
     response = render(
         request, "instructor/dashboard.html#progress", {"job": job, "progress": resets.progress(job)}

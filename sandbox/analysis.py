@@ -447,19 +447,85 @@ def findings(queries: Sequence[Query]) -> list[Finding]:
     return result
 
 
-def fold(queries: Iterable[Query]) -> list[dict[str, Any]]:
-    """Consecutive identical statements folded into one entry with a count (×N).
+# Values listed in a folded entry's label before "...".
+LABEL_VALUES = 8
+# The column a placeholder is compared with: `"table"."column" = %s`, `"column" IN (%s`, ...
+_COMPARED = re.compile(r'"?(\w+)"?\s*(?:=|<>|!=|<=|>=|<|>|\bLIKE|\bIN\s*\()\s*(?:\(\s*)?$', re.IGNORECASE)
 
-    Identical means the same SQL, parameters, line and error: the folded entry
-    shows one line, so statements sent from two lines are never merged.
+
+def _differs_in(sql: str, params: list[list[Any] | None]) -> str:
+    """What tells a run of similar statements apart: the column whose value changes, or their parameters."""
+    sizes = {len(p) if p is not None else -1 for p in params}
+    first = params[0]
+    if len(sizes) != 1 or not first:
+        return "their parameters"
+    index = next((i for i in range(len(first)) if len({repr(p[i]) for p in params if p}) > 1), None)
+    if index is None:
+        return "their parameters"
+    before = sql.split("%s")[: index + 1]
+    column = _COMPARED.search(before[index]) if len(before) > index else None
+    values = [str(p[index]) for p in params if p]
+    listed = ", ".join(values[:LABEL_VALUES]) + (", ..." if len(values) > LABEL_VALUES else "")
+    return f"{column.group(1) if column else f'parameter {index + 1}'}: {listed}"
+
+
+def fold(queries: Iterable[Query]) -> list[dict[str, Any]]:
+    """Statements of one shape sent from one line in a stretch of code, folded into one entry.
+
+    A loop sends its statements interleaved (author, category, author,
+    category...): each joins the entry of its shape and line while the loop
+    lasts, that is until a statement of no open entry follows a repeat. Same SQL
+    with the same parameters are ``identical``; with other parameters they are
+    ``similar``, and ``differs`` names what changes ("id: 3, 1, 7, ...").
+    ``members`` keeps each one's filled-in SQL, for the panel's "show all".
+    Statements from two lines, or with another outcome (an error), never merge.
     """
     folded: list[dict[str, Any]] = []
+    open_entries: dict[tuple[Any, ...], dict[str, Any]] = {}
     for query in queries:
-        last = folded[-1] if folded else None
         entry = query.to_json()
-        if last and all(last[key] == entry[key] for key in ("sql", "params", "line", "error")):
-            last["times"] += 1
-            last["ms"] += entry["ms"]
+        key = (entry["sql"], entry["line"], entry["error"], entry["many"], entry["control"])
+        same = open_entries.get(key)
+        if same is not None:
+            same["times"] += 1
+            same["ms"] += entry["ms"]
+            same["members"].append(entry["filled"] or entry["sql"])
+            same["member_params"].append(entry["params"])
             continue
-        folded.append({**entry, "times": 1})
+        if any(e["times"] > 1 for e in open_entries.values()):
+            open_entries = {}  # the loop is over
+        new = {
+            **entry,
+            "times": 1,
+            "members": [entry["filled"] or entry["sql"]],
+            "member_params": [entry["params"]],
+        }
+        folded.append(new)
+        open_entries[key] = new
+    for entry in folded:
+        params = entry.pop("member_params")
+        entry["identical"] = all(p == params[0] for p in params)
+        entry["differs"] = "" if entry["identical"] else _differs_in(entry["sql"], params)
     return folded
+
+
+# An IN list longer than this is shown shortened, with its count.
+IN_LIST_SHOWN = 6
+_IN_LIST = re.compile(r"\bIN \(((?:'(?:[^']|'')*'|[^()'])*)\)", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"'(?:[^']|'')*'|[^,]+")
+
+
+def shorten_in_lists(sql: str) -> tuple[str, int]:
+    """``sql`` with each long ``IN (...)`` list cut to its first values and a count; how many were cut."""
+    cut = 0
+
+    def shorten(match: re.Match[str]) -> str:
+        nonlocal cut
+        items = [item.strip() for item in _LIST_ITEM.findall(match.group(1)) if item.strip()]
+        if len(items) <= IN_LIST_SHOWN + 2:
+            return match.group(0)
+        cut += 1
+        shown = ", ".join(items[:IN_LIST_SHOWN])
+        return f"IN ({shown}, /* ... {len(items) - IN_LIST_SHOWN - 1} more ... */ {items[-1]})"
+
+    return _IN_LIST.sub(shorten, sql), cut

@@ -133,7 +133,8 @@ class Entry:
     error: str | None = None
     streamed: bool = False
     plan: str | None = None
-    # What the database received, kept to ask for its plan: never reported.
+    filled: str | None = None
+    # What the database received, kept to fill in and to ask for its plan: never reported.
     sent: tuple[str, Any] | None = None
 
     def query(self) -> Query:
@@ -148,6 +149,7 @@ class Entry:
             self.error,
             self.streamed,
             self.plan,
+            self.filled,
         )
 
 

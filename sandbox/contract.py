@@ -120,7 +120,9 @@ class Query:
     transaction control (BEGIN, COMMIT, SAVEPOINT...), listed but not counted.
     ``streamed``: its rows went to the code in chunks, as it asked for them
     (``iterator()``), not all at once. ``plan``: the database's plan for it,
-    when the run asked for plans (``RunRequest.explain``).
+    when the run asked for plans (``RunRequest.explain``). ``filled``: the
+    statement with its parameters in place, quoted by the backend as it
+    received them (Django's ``last_executed_query``), for the reported ones.
     """
 
     sql: str
@@ -133,13 +135,14 @@ class Query:
     error: str | None = None
     streamed: bool = False
     plan: str | None = None
+    filled: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         # By hand, not asdict(): a run can list two thousand of these.
         return {
             "sql": self.sql, "params": self.params, "ms": self.ms, "rows": self.rows, "line": self.line,
             "many": self.many, "control": self.control, "error": self.error, "streamed": self.streamed,
-            "plan": self.plan,
+            "plan": self.plan, "filled": self.filled,
         }  # fmt: skip
 
     @classmethod

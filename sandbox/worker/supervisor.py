@@ -556,10 +556,10 @@ class RunDatabase:
         self._disarm(None)
         rowcount, lastrowid = cursor.rowcount, getattr(cursor, "lastrowid", None)  # before it is closed
         handle = None
+        if not many and len(self.log.entries) <= self.limits.queries_reported:
+            entry.sent = (sent, params)
         if description:
             entry.rows = len(rows)
-            if not many and len(self.log.entries) <= EXPLAINED:
-                entry.sent = (sent, params)
             if name or len(rows) == BATCH_ROWS:
                 handle = self._keep(cursor, entry)
             else:
@@ -675,13 +675,37 @@ class RunDatabase:
             print(f"probe failed: {type(exc).__name__}: {exc}", file=output)
         return output.getvalue()
 
-    def explain(self) -> None:
-        """The plan of every SELECT the code sent, asked of the database after the run, on its transaction."""
+    def fill(self, log: capture.StatementLog) -> None:
+        """Each reported statement with its parameters in place, quoted as the backend quotes them.
+
+        Django's own ``last_executed_query``: SQLite's asks the database to QUOTE()
+        each value (on this connection, unrecorded), PostgreSQL's binds them on the
+        client as psycopg would. Done after the run, so no run's timing pays for it.
+        """
+        ops = self.wrapper.ops
+        # SQLite's quoting runs statements: bounded like one (the run's own deadline may be past).
+        bounded = self.limited(time.monotonic() + self.limits.statement_ms / 1000) if self.sqlite else None
+        with self.own(), bounded or contextlib.nullcontext():
+            for entry in log.entries:
+                if entry.sent is None or not entry.sent[1]:
+                    continue
+                try:
+                    if self.sqlite:
+                        entry.filled = ops.last_executed_query(None, entry.sql, entry.sent[1])
+                    else:
+                        entry.filled = ops.compose_sql(entry.sql, entry.sent[1])
+                except Exception:  # a value the backend cannot quote: the panel shows the placeholders
+                    entry.filled = None
+
+    def explain(self, log: capture.StatementLog) -> None:
+        """The plan of the first SELECTs the code sent, asked of the database after the run, on its transaction."""
         self.connect()
         prefix = "EXPLAIN QUERY PLAN " if self.sqlite else "EXPLAIN "
-        for entry in self.log.entries:
-            if entry.sent is None or entry.error or entry.sql.lstrip()[:6].upper() != "SELECT":
-                continue
+        selects = [
+            e for e in log.entries if e.sent and not e.error and e.sql.lstrip()[:6].upper() == "SELECT"
+        ]
+        for entry in selects[:EXPLAINED]:
+            assert entry.sent is not None
             sql, params = entry.sent
             try:
                 with (
@@ -1064,7 +1088,9 @@ class Supervisor:
         probe = after.get("probe")
         probe_output = db.probe(probe) if probe and error is None else None
         if after.get("explain") and error is None:
-            db.explain()
+            db.explain(log)
+        if db.connected:
+            db.fill(log)
         result = RunResult(
             stdout=outcomes[0].stdout.decode("utf-8", errors="replace"),
             truncated=outcomes[0].truncated,

@@ -21,6 +21,8 @@
       tabSize: 4,
       useSoftTabs: true,
       showPrintMargin: false,
+      // Tab reaches the editor and Enter enters it; Escape leaves it, so Tab moves on (no keyboard trap).
+      enableKeyboardAccessibility: true,
     });
     editor.clearSelection();
     editor.session.on("change", () => { textarea.value = editor.getValue(); });

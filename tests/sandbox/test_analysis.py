@@ -635,6 +635,7 @@ def q(sql: str, params: list[Any] | None = None, line: int | None = 1, **extra: 
 
 
 BY_ID = 'SELECT * FROM "blog_author" WHERE "blog_author"."id" = %s'
+BY_AUTHOR = 'SELECT * FROM "blog_article" WHERE "blog_article"."author_id" = %s'
 
 
 def test_groups_count_similar_statements_and_separately_the_exact_duplicates() -> None:
@@ -699,14 +700,65 @@ def test_a_finding_without_a_line_says_your_code() -> None:
 # --- fold() ----------------------------------------------------------------------------------
 
 
-def test_fold_merges_consecutive_identical_statements_into_one_entry_with_times_and_summed_ms() -> None:
-    queries = [q(BY_ID, [1]), q(BY_ID, [1]), q(BY_ID, [1]), q(BY_ID, [2]), q(BY_ID, [1])]
-    folded = analysis.fold(queries)
-    assert [(f["params"], f["times"], f["ms"]) for f in folded] == [
-        ([1], 3, 3.0),
-        ([2], 1, 1.0),
-        ([1], 1, 1.0),
+def test_fold_merges_consecutive_statements_of_one_shape_and_says_what_differs() -> None:
+    queries = [
+        q(BY_ID, [1]),
+        q(BY_ID, [1]),
+        q(BY_ID, [3]),
+        q(BY_ID, [7]),
+        q(BY_AUTHOR, [2]),
+        q(BY_AUTHOR, [2]),
     ]
+    folded = analysis.fold(queries)
+    assert [(f["times"], f["ms"], f["identical"], f["differs"]) for f in folded] == [
+        (4, 4.0, False, "id: 1, 1, 3, 7"),
+        (2, 2.0, True, ""),
+    ]
+    assert len(folded[0]["members"]) == 4
+
+
+def test_a_loops_interleaved_statements_fold_by_shape_until_the_loop_ends() -> None:
+    by_category = 'SELECT * FROM "blog_category" WHERE "blog_category"."id" = %s'
+    loop = [q(BY_ID, [1]), q(by_category, [4]), q(BY_ID, [2]), q(by_category, [5]), q(BY_ID, [3])]
+    after = [q(BY_AUTHOR, [9]), q(BY_ID, [1])]
+    folded = analysis.fold(loop + after)
+    assert [(f["sql"], f["times"], f["differs"]) for f in folded] == [
+        (BY_ID, 3, "id: 1, 2, 3"),
+        (by_category, 2, "id: 4, 5"),
+        (BY_AUTHOR, 1, ""),
+        (BY_ID, 1, ""),
+    ]
+
+
+def test_a_long_run_of_similar_statements_lists_its_first_values() -> None:
+    folded = analysis.fold([q(BY_ID, [pk]) for pk in range(1, 21)])
+    assert folded[0]["differs"] == "id: 1, 2, 3, 4, 5, 6, 7, 8, ..."
+
+
+def test_statements_whose_parameter_lists_differ_in_length_differ_in_their_parameters() -> None:
+    sql = 'SELECT "blog_tag"."id" FROM "blog_tag" WHERE "blog_tag"."id" IN (%s)'
+    folded = analysis.fold([q(sql, [1]), q(sql, [1, 2])])
+    assert folded[0]["differs"] == "their parameters"
+
+
+@pytest.mark.parametrize(
+    ("sql", "shortened", "cut"),
+    [
+        ("SELECT 1 WHERE id IN (1, 2, 3)", "SELECT 1 WHERE id IN (1, 2, 3)", 0),
+        (
+            "SELECT 1 WHERE id IN (" + ", ".join(map(str, range(1, 1001))) + ")",
+            "SELECT 1 WHERE id IN (1, 2, 3, 4, 5, 6, /* ... 993 more ... */ 1000)",
+            1,
+        ),
+        (
+            "SELECT 1 WHERE name IN ('a, b', 'c', 'd', 'e', 'f', 'g', 'h', 'i''s', 'j')",
+            "SELECT 1 WHERE name IN ('a, b', 'c', 'd', 'e', 'f', 'g', /* ... 2 more ... */ 'j')",
+            1,
+        ),
+    ],
+)
+def test_long_in_lists_are_shortened_with_their_count(sql: str, shortened: str, cut: int) -> None:
+    assert analysis.shorten_in_lists(sql) == (shortened, cut)
 
 
 def test_fold_never_merges_statements_from_different_lines_or_with_different_outcomes() -> None:

@@ -321,3 +321,28 @@ def test_the_graders_probe_is_never_in_the_record() -> None:
 
 def test_this_process_records_nothing_of_its_own(db: None) -> None:
     assert connection.execute_wrappers == []
+
+
+def test_statements_come_with_their_values_quoted_by_the_database() -> None:
+    result = run(
+        """
+        import datetime
+        since = datetime.datetime(2020, 1, 2, tzinfo=datetime.UTC)
+        print(Article.objects.filter(title__contains="it's", pub_date__gte=since).count())
+        Tag.objects.filter(pk__in=[3, 1, 2]).update(name=Lower("name"))
+        """
+    )
+    select, update = counted(result)
+    assert select.filled is not None and select.params is not None
+    assert (
+        "'%it''s%'" in select.filled
+        and "'2020-01-02 00:00:00'" in select.filled
+        and "%s" not in select.filled
+    )
+    assert update.filled is not None and update.filled.endswith('"blog_tag"."id" IN (3, 1, 2)')
+    assert result.to_json()["queries"][0]["filled"] == select.filled
+
+
+def test_a_statement_without_parameters_is_not_filled() -> None:
+    (query,) = counted(run("print(Tag.objects.count())"))
+    assert query.filled is None and query.params in (None, [], ())

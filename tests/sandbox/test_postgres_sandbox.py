@@ -159,3 +159,14 @@ def test_a_run_that_asks_for_plans_gets_postgresqls_and_streams_its_iterator(bas
     assert "Index Cond" in counted.plan
     assert streamed.streamed and not counted.streamed
     assert result.stdout.splitlines()[-1] == "20"
+
+
+def test_statements_come_with_their_values_bound_as_psycopg_binds_them(baseline: str) -> None:
+    code = (
+        "import datetime\n"
+        "since = datetime.datetime(2020, 1, 2, tzinfo=datetime.UTC)\n"
+        'print(Article.objects.filter(title__contains="it\'s", pub_date__gte=since).count())\n'
+    )
+    (query,) = [q for q in run(code).queries if not q.control]
+    assert query.filled is not None
+    assert "'%it''s%'" in query.filled and "'2020-01-02 00:00:00+00:00'::timestamptz" in query.filled

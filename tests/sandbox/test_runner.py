@@ -325,7 +325,8 @@ def test_to_json_has_every_key_of_the_api_with_its_type() -> None:
     assert data["error"] is None
     assert data["query_count"] == 4 == len(data["queries"])
     assert all(
-        set(q) == {"sql", "params", "ms", "rows", "line", "many", "control", "error", "streamed", "plan"}
+        set(q)
+        == {"sql", "params", "ms", "rows", "line", "many", "control", "error", "streamed", "plan", "filled"}
         for q in data["queries"]
     )
     assert {(q["streamed"], q["plan"]) for q in data["queries"]} == {(False, None)}  # plans only when asked

@@ -1,0 +1,69 @@
+"""The site's error answers: branded pages for people, JSON for the JSON API.
+
+A request for ``/api/...`` (or one that sends JSON) gets ``{"error": "..."}``
+with the status; anyone else gets a page of the site's own. The CSRF failure
+view answers the same way, so a script posting to ``/api/run`` without a token
+reads why in JSON, not in an HTML page.
+"""
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You do not have access to this page.",
+    404: "There is no page at this address.",
+    500: "Something went wrong on our side; it has been logged.",
+}
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or request.content_type == "application/json"
+
+
+def _answer(request: HttpRequest, status: int, detail: str = "") -> HttpResponse:
+    message = detail or MESSAGES[status]
+    if wants_json(request):
+        return JsonResponse({"error": message}, status=status)
+    return render(request, "error.html", {"status": status, "message": message}, status=status)
+
+
+def _detail(exception: Exception | None) -> str:
+    # Only messages the site wrote itself (PermissionDenied("...") in a view); Http404's
+    # default texts name internals (a model, a resolver) and stay out of the page.
+    return (
+        str(exception)
+        if exception is not None and exception.args and isinstance(exception.args[0], str)
+        else ""
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _answer(request, 400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _answer(request, 403, _detail(exception))
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _answer(request, 404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Rendered without the request's context: whatever failed may fail again in it."""
+    if wants_json(request):
+        return JsonResponse({"error": MESSAGES[500]}, status=500)
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "", **kwargs: Any) -> HttpResponse:
+    detail = (
+        "The request has no valid CSRF token: send the csrftoken cookie's value in the X-CSRFToken header."
+        if wants_json(request)
+        else "This form has expired or was sent from another site. Go back, reload the page and try again."
+    )
+    return _answer(request, 403, detail)
