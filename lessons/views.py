@@ -5,7 +5,8 @@ from django.views.decorators.http import require_GET, require_POST
 from blog import seed
 from config.requests import HtmxHttpRequest
 from lessons import loader, runs
-from sandbox import runner, throttle
+from sandbox import datasets, progress, runner, throttle
+from sandbox.contract import DatasetRef
 
 
 def _lesson(slug: str) -> loader.Lesson:
@@ -31,6 +32,9 @@ def _page(
     previous, following = loader.neighbours(lesson)
     live = seed.live_dataset()
     default_size = live.size if live and live.size in runs.SIZES else "small"
+    seed_value = runner.current_dataset().seed
+    # Sizes whose dataset is not built yet: their first run builds it, and the page says so while it waits.
+    cold = [size for size in runs.SIZES if datasets.prepared_digest(DatasetRef(size, seed_value)) is None]
     return render(
         request,
         "lessons/lesson.html",
@@ -45,13 +49,20 @@ def _page(
             "repeat": runs.REPEAT,
             "default_size": outcome.size if outcome else default_size,
             "dataset": live,
+            "cold_sizes": " ".join(cold),
         },
     )
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "lessons/index.html", {"lessons": loader.all_lessons()})
+    """The lessons, each with how many of its exercises this learner has passed."""
+    passed = {slug for slug, record in progress.for_learner(request).items() if record.passed}
+    lessons = [
+        (lesson, sum(e.slug in passed for e in lesson.exercises), len(lesson.exercises))
+        for lesson in loader.all_lessons()
+    ]
+    return render(request, "lessons/index.html", {"lessons": lessons})
 
 
 @require_GET

@@ -146,3 +146,11 @@ def test_the_reference_opens_after_a_pass(seeded: None, client: Client) -> None:
     passed = client.post(f"{EXERCISE.url}submit", {"code": EXERCISE.solution}, headers={"HX-Request": "true"})
     assert "See the reference solution" in passed.text and "Next exercise" in passed.text
     assert client.get(f"{EXERCISE.url}solution").status_code == 200
+
+
+def test_the_lesson_index_counts_the_learners_passed_exercises(seeded: None, client: Client) -> None:
+    lesson_of = EXERCISE.lesson
+    total = sum(e.lesson == lesson_of for e in exercises.all_exercises())
+    assert f"0 of {total} exercise" in client.get("/lessons/").text
+    client.post(f"{EXERCISE.url}submit", {"code": EXERCISE.solution})
+    assert f"1 of {total} exercise" in client.get("/lessons/").text

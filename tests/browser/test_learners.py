@@ -1,6 +1,8 @@
 """A learner's journeys with an account, saved work, verdicts and panels, in real Chromium."""
 
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -9,7 +11,8 @@ from pytest_django.live_server_helper import LiveServer
 
 from blog import seed
 from lessons import loader
-from sandbox import exercises
+from sandbox import datasets, exercises
+from sandbox.contract import DatasetRef
 from tests.browser.conftest import screenshot
 from tests.browser.test_journeys import type_code
 
@@ -177,3 +180,21 @@ def test_a_keyboard_only_learner_runs_and_submits(page: Page, live_server: LiveS
     expect(page.locator(".verdict")).to_contain_text("✔ Passed")
     expect(page.locator(".verdict")).to_be_focused()
     screenshot(page, "keyboard-only-pass")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_run_on_a_dataset_says_it_builds_it(
+    page: Page, live_server: LiveServer, settings: Any, tmp_path: Path
+) -> None:
+    settings.DATASETS_DIR = tmp_path  # no dataset is built here yet
+    seed.seed("tiny", 5)
+    page.goto(live_server.url + "/lessons/n-plus-one/")
+    form = page.locator("form.run-controls").first
+    form.get_by_label("Dataset").select_option("large")
+    assert form.evaluate("busyLabel") == "Building the large dataset for a first run"
+    scale = page.locator("form.scale-controls").first
+    assert scale.evaluate("busyLabel") == "Building the small, default and large datasets for a first run"
+    datasets.ensure(DatasetRef("small", 5))
+    page.reload()
+    form.get_by_label("Dataset").select_option("small")
+    assert form.evaluate("busyLabel").startswith("Running both")
