@@ -21,7 +21,7 @@ from lessons import loader
 from sandbox import runner
 from sandbox.contract import DatasetRef, RunRequest
 
-SIZES = ("default", "large")
+BENCH_SIZES = ("default", "large")
 JUDGED = "large"
 ROUNDS = 7
 REPEAT = 3
@@ -48,7 +48,7 @@ def run(only: frozenset[str] = frozenset()) -> str:
     figures: dict[str, dict[str, float]] = {}
     if only:
         figures = json.loads(FIGURES.read_text())["ratios"]
-    for size in SIZES:
+    for size in BENCH_SIZES:
         runner.prepare(DatasetRef(size, 1))
     for lesson in loader.all_lessons():
         if only and lesson.slug not in only:
@@ -58,7 +58,7 @@ def run(only: frozenset[str] = frozenset()) -> str:
                 continue
             key = f"{lesson.slug}/{comparison.id}"
             cells: list[str] = []
-            for size in SIZES:
+            for size in BENCH_SIZES:
                 bad, good, counts = _walls(comparison.bad.code, comparison.good.code, size)
                 ratio = bad.median / good.median
                 figures.setdefault(key, {})[size] = round(ratio, 3)
@@ -79,7 +79,7 @@ def run(only: frozenset[str] = frozenset()) -> str:
             rows.append([key, *cells, verdict])
     FIGURES.write_text(json.dumps({"faster": FASTER, "judged": JUDGED, "ratios": figures}, indent=1) + "\n")
     headers = ["comparison"] + [
-        f"{what} ({size})" for size in SIZES for what in ("queries", "bad wall", "good wall", "bad / good")
+        f"{what} ({size})" for size in BENCH_SIZES for what in ("queries", "bad wall", "good wall", "bad / good")
     ] + [f"good ≥ {FASTER:g}× faster on {JUDGED}"]  # fmt: skip
     intro = (
         "## 5. Lessons: is every good variant faster?\n\n"

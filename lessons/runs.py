@@ -12,12 +12,12 @@ from sandbox import runner
 from sandbox.contract import DatasetRef, RunRequest, RunResult
 
 REPEAT = 5
-SIZES = ("small", "default", "large")
+OFFERED_SIZES = ("small", "default", "large")
 LATENCIES = (0, 1, 5)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ComparisonRun:
     comparison: Comparison
     bad: RunResult
     good: RunResult
@@ -109,10 +109,10 @@ def scale(comparison: Comparison, *, seed: int) -> Scaled:
     return Scaled(comparison, rows, bad, good)
 
 
-def compare(comparison: Comparison, *, size: str, latency_ms: int, seed: int) -> Outcome:
+def compare(comparison: Comparison, *, size: str, latency_ms: int, seed: int) -> ComparisonRun:
     dataset = DatasetRef(size, seed)
     bad, good = (
         runner.run(RunRequest(block.code, repeat=REPEAT, latency_ms=latency_ms, dataset=dataset))
         for block in comparison.variants
     )
-    return Outcome(comparison, bad, good, size, latency_ms)
+    return ComparisonRun(comparison, bad, good, size, latency_ms)

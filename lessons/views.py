@@ -26,15 +26,17 @@ def _comparison(slug: str, compare: str) -> tuple[loader.Lesson, loader.Comparis
 def _page(
     request: HttpRequest,
     lesson: loader.Lesson,
-    outcome: runs.Outcome | None = None,
+    outcome: runs.ComparisonRun | None = None,
     scaled: runs.Scaled | None = None,
 ) -> HttpResponse:
     previous, following = loader.neighbours(lesson)
     live = seed.live_dataset()
-    default_size = live.size if live and live.size in runs.SIZES else "small"
+    default_size = live.size if live and live.size in runs.OFFERED_SIZES else "small"
     seed_value = runner.current_dataset().seed
     # Sizes whose dataset is not built yet: their first run builds it, and the page says so while it waits.
-    cold = [size for size in runs.SIZES if datasets.prepared_digest(DatasetRef(size, seed_value)) is None]
+    cold = [
+        size for size in runs.OFFERED_SIZES if datasets.prepared_digest(DatasetRef(size, seed_value)) is None
+    ]
     return render(
         request,
         "lessons/lesson.html",
@@ -44,7 +46,7 @@ def _page(
             "next": following,
             "outcome": outcome,
             "scaled": scaled,
-            "sizes": runs.SIZES,
+            "sizes": runs.OFFERED_SIZES,
             "latencies": runs.LATENCIES,
             "repeat": runs.REPEAT,
             "default_size": outcome.size if outcome else default_size,
@@ -76,7 +78,7 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
     lesson, comparison = _comparison(slug, compare)
     size = request.POST.get("size", "small")
     latency = request.POST.get("latency", "0")
-    if size not in runs.SIZES or latency not in {str(x) for x in runs.LATENCIES}:
+    if size not in runs.OFFERED_SIZES or latency not in {str(x) for x in runs.LATENCIES}:
         return HttpResponse("Unknown dataset size or latency.", status=400)
     outcome = runs.compare(
         comparison,

@@ -51,7 +51,7 @@ def _meta(dataset: DatasetRef) -> Path:
 def prepared_digest(dataset: DatasetRef) -> str | None:
     """The digest ``dataset`` was prepared with, or None when it has not been prepared."""
     if pg.enabled():
-        return pg.dataset_digest(dataset.size, dataset.seed)
+        return pg.prepared_digest(dataset.size, dataset.seed)
     try:
         return str(json.loads(_meta(dataset).read_text())["digest"])
     except (OSError, ValueError, KeyError):

@@ -12,11 +12,11 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from blog import seed
 from sandbox import analysis, runner
 from sandbox.contract import DatasetRef, Query, RunRequest, RunResult
 from sandbox.exercises import Exercise, Technique
 
-SIZES = ("tiny", "small", "default", "large")
 # Added to the visible seed to pick the hidden dataset's seed. Never shown.
 HIDDEN_SEED_OFFSET = 7919
 
@@ -65,8 +65,9 @@ class Grade:
 
 def hidden_dataset(visible: DatasetRef) -> DatasetRef:
     """A larger dataset with another seed (the largest size stays, with another seed)."""
-    index = SIZES.index(visible.size) if visible.size in SIZES else 1
-    return DatasetRef(SIZES[min(index + 1, len(SIZES) - 1)], visible.seed + HIDDEN_SEED_OFFSET)
+    sizes = list(seed.SIZES)  # smallest first
+    index = sizes.index(visible.size) if visible.size in sizes else 1
+    return DatasetRef(sizes[min(index + 1, len(sizes) - 1)], visible.seed + HIDDEN_SEED_OFFSET)
 
 
 _reference_cache: dict[tuple[str, DatasetRef], str] = {}

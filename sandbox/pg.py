@@ -91,7 +91,7 @@ def ensure_role() -> None:
 DIGEST_SQL = "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s"
 
 
-def dataset_digest(size: str, seed_value: int) -> str | None:
+def prepared_digest(size: str, seed_value: int) -> str | None:
     """The digest recorded when the schema was built, or None when it does not exist yet."""
     with connection.cursor() as cursor:
         cursor.execute(DIGEST_SQL, [schema_name(size, seed_value)])
@@ -101,7 +101,7 @@ def dataset_digest(size: str, seed_value: int) -> str | None:
 
 def ensure_dataset(size: str, seed_value: int) -> str:
     """Build the (size, seed) schema once (any node may ask; one builds) and return its digest."""
-    existing = dataset_digest(size, seed_value)
+    existing = prepared_digest(size, seed_value)
     if existing:
         return existing
     schema = schema_name(size, seed_value)
@@ -109,7 +109,7 @@ def ensure_dataset(size: str, seed_value: int) -> str:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [schema])
-        existing = dataset_digest(size, seed_value)
+        existing = prepared_digest(size, seed_value)
         if existing:
             return existing
         with connection.cursor() as cursor:

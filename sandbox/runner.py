@@ -304,7 +304,7 @@ def prepare(dataset: DatasetRef) -> dict[str, Any]:
     return worker().request(_header("prepare", dataset), timeout=120)
 
 
-def dataset_digest(dataset: DatasetRef) -> str:
+def digest_of(dataset: DatasetRef) -> str:
     """The digest of the worker's copy of ``dataset``, recomputed now: proof that no run changed it."""
     datasets.ensure_cached(dataset)
     response = worker().request(_header("digest", dataset), timeout=120)

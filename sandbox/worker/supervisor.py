@@ -758,7 +758,7 @@ def discard(kid: Child) -> None:
 
 
 @dataclass
-class Outcome:
+class ChildOutcome:
     """What the supervisor observed of one child."""
 
     stdout: bytes = b""
@@ -791,9 +791,9 @@ def watch(
     limits: Limits,
     client: socket.socket | None,
     zygote: Zygote,
-) -> Outcome:
+) -> ChildOutcome:
     """One child, from its code to its end: its statements, its output, the clock and the client."""
-    outcome = Outcome()
+    outcome = ChildOutcome()
     stdout = bytearray()
     try:
         kid.channel.sendall(wire.encode_pickle(job))
@@ -815,7 +815,7 @@ def _serve(
     db: RunDatabase,
     limits: Limits,
     client: socket.socket | None,
-    outcome: Outcome,
+    outcome: ChildOutcome,
     stdout: bytearray,
 ) -> None:
     frames = wire.FrameBuffer(limit=wire.MAX_CHILD_FRAME)
@@ -888,7 +888,7 @@ def _serve(
         outcome.wall_ms = (finished - started) * 1000 if outcome.started else 0.0
 
 
-def judge(outcome: Outcome, db: RunDatabase, limits: Limits) -> RunError | None:
+def judge(outcome: ChildOutcome, db: RunDatabase, limits: Limits) -> RunError | None:
     """How the run ended, from what the supervisor saw; the child's own word comes last."""
     if outcome.abandoned:
         return RunError("internal", "The client went away; the run was stopped.")
@@ -1065,7 +1065,7 @@ class Supervisor:
         latency_ms = max(0.0, min(float(body.get("latency_ms") or 0), limits.max_latency_ms))
         job = {"code": body["code"], "cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
         kids = self.children(repeat)
-        outcomes: list[Outcome] = []
+        outcomes: list[ChildOutcome] = []
         first: capture.StatementLog | None = None
         error: RunError | None = None
         for index, kid in enumerate(kids):
@@ -1115,7 +1115,7 @@ class Supervisor:
 
     def _watch(
         self, job: dict[str, Any], kid: Child, db: RunDatabase, conn: socket.socket, cpu: int | None
-    ) -> Outcome:
+    ) -> ChildOutcome:
         pin([os.getpid(), kid.pid], cpu)
         return watch({**job, "database": db.about()}, kid, db, db.limits, conn, self.zygote)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lessons import loader
-from lessons.runs import Outcome
+from lessons.runs import ComparisonRun
 from sandbox.contract import RunResult, Timing
 
 
@@ -15,9 +15,9 @@ def result(queries: int, median: float, low: float, high: float) -> RunResult:
     return RunResult(query_count=queries, wall_ms=Timing(median, low, high, 5))
 
 
-def outcome(bad: RunResult, good: RunResult, **good_attrs: str) -> Outcome:
+def outcome(bad: RunResult, good: RunResult, **good_attrs: str) -> ComparisonRun:
     comparison = loader.Comparison("c", block("bad", queries="1+N"), block("good", queries="2", **good_attrs))
-    return Outcome(comparison, bad, good, "default", 0)
+    return ComparisonRun(comparison, bad, good, "default", 0)
 
 
 def test_a_clear_gain_reads_as_a_ratio() -> None:
@@ -44,6 +44,6 @@ def test_a_declared_tradeoff_replaces_the_ratio() -> None:
 def test_a_block_that_raises_on_purpose_is_headed_by_what_it_raises() -> None:
     comparison = loader.Comparison("c", block("bad", raises="FieldError"), block("good", queries="2"))
     bad = RunResult(wall_ms=Timing(1, 1, 1, 1))
-    header = Outcome(comparison, bad, result(2, 5, 4, 6), "default", 0).header
+    header = ComparisonRun(comparison, bad, result(2, 5, 4, 6), "default", 0).header
     assert header.startswith("raises FieldError → 2 queries")
     assert "0 →" not in header

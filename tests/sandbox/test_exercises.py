@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import Client
+from markdown_it import MarkdownIt
 
 from sandbox import exercises, grading, runner
 from sandbox.contract import DatasetRef, RunRequest
@@ -128,7 +129,9 @@ def test_the_hidden_dataset_is_larger_and_seeded_differently() -> None:
 def test_hints_open_one_at_a_time_and_the_solution_is_never_in_the_page(db: None, client: Client) -> None:
     exercise = exercises.get("article-tags")
     page = client.get(exercise.url).text
-    first, second = page.index(exercise.hints[0]), page.index(exercise.hints[1])
+    hints = [MarkdownIt("commonmark").renderInline(hint) for hint in exercise.hints]
+    assert all("`" not in hint for hint in hints) and any("<code>" in hint for hint in hints)  # Markdown, rendered
+    first, second = page.index(hints[0]), page.index(hints[1])
     assert first < page.index("Hint 2") < second < page.index("</details>")
     assert exercise.solution.strip() not in page
     assert client.get(f"{exercise.url}solution").status_code == 403

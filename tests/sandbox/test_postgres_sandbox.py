@@ -71,7 +71,7 @@ def test_a_commit_is_the_codes_to_see_and_never_reaches_the_dataset(baseline: st
     result = run(code + "\nprint(Comment.objects.count())")
     assert result.error is None, result.error
     assert result.stdout == "0\n"
-    assert runner.dataset_digest(TINY) == baseline
+    assert runner.digest_of(TINY) == baseline
     assert run("print(Article.objects.count(), Comment.objects.count())").stdout == "20 60\n"
 
 
@@ -82,7 +82,7 @@ def test_a_write_made_to_commit_at_once_is_refused_by_the_database_itself(baseli
     )
     assert result.error is not None
     assert "QueryLab never keeps what a run changes" in result.error.message
-    assert runner.dataset_digest(TINY) == baseline
+    assert runner.digest_of(TINY) == baseline
 
 
 def test_a_failed_statement_outside_a_transaction_fails_alone_as_in_autocommit(baseline: str) -> None:
@@ -93,7 +93,7 @@ def test_a_failed_statement_outside_a_transaction_fails_alone_as_in_autocommit(b
     )
     assert result.error is None, result.error
     assert result.stdout == "<class 'django.db.utils.IntegrityError'>\n1\n"
-    assert runner.dataset_digest(TINY) == baseline
+    assert runner.digest_of(TINY) == baseline
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_the_sandbox_role_reaches_nothing_but_the_dataset(baseline: str, sql: st
     assert result.error is not None
     assert result.error.kind == "forbidden"
     assert message in result.error.message
-    assert runner.dataset_digest(TINY) == baseline
+    assert runner.digest_of(TINY) == baseline
 
 
 @pytest.mark.slow

@@ -420,10 +420,10 @@ def test_the_dataset_decides_what_the_code_sees() -> None:
 
 
 def test_writes_of_a_run_never_reach_the_workers_copy_of_the_dataset() -> None:
-    before = runner.dataset_digest(TINY)
+    before = runner.digest_of(TINY)
     wrote = run("Comment.objects.all().delete()\nprint(Comment.objects.count())\n")
     assert wrote.stdout == "0\n"
-    assert runner.dataset_digest(TINY) == before == wrote.dataset["digest"]
+    assert runner.digest_of(TINY) == before == wrote.dataset["digest"]
     assert run("print(Comment.objects.count())\n").stdout == "60\n"
 
 

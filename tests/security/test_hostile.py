@@ -77,7 +77,7 @@ def run(code: str, probe: str | None = None) -> RunResult:
 
 @pytest.fixture(scope="module")
 def baseline_digest(own_worker: runner.Worker) -> str:
-    return runner.dataset_digest(DATASET)
+    return runner.digest_of(DATASET)
 
 
 def returned_texts(result: RunResult) -> list[str]:
@@ -99,7 +99,7 @@ def assert_no_file_written_on_the_host() -> None:
 
 def assert_sandbox_intact(baseline: str, worker_process: subprocess.Popen[bytes]) -> None:
     """The dataset is as built, and the same worker still answers an ordinary run."""
-    assert runner.dataset_digest(DATASET) == baseline
+    assert runner.digest_of(DATASET) == baseline
     after = run("print(Article.objects.count(), Comment.objects.count())")
     assert after.error is None
     assert after.stdout == f"{ARTICLES} {COMMENTS}\n"
