@@ -76,7 +76,7 @@ def learners() -> list[dict[str, Any]]:
         .order_by("-last_activity", "username")
         .values("username", "passed", "last_activity")
     )
-    return list(rows)
+    return [dict(row) for row in rows]
 
 
 def _class_context() -> dict[str, Any]:

@@ -41,7 +41,7 @@ class Progress(models.Model):
         verbose_name_plural = "progress"
 
     def __str__(self) -> str:
-        who = self.user.get_username() if self.user_id else self.session_key[:8]
+        who = self.user.get_username() if self.user is not None else self.session_key[:8]
         return f"{who} {self.exercise}: {'passed' if self.passed else 'attempted'}"
 
 

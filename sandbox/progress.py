@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -100,7 +100,7 @@ def may_see_solution(entry: Progress | None) -> bool:
     return entry is not None and (entry.passed or len(entry.tried) >= TRIES_FOR_SOLUTION)
 
 
-def adopt(request: HttpRequest, user: AbstractBaseUser) -> None:
+def adopt(request: HttpRequest, user: User) -> None:
     """Move the anonymous session's records to ``user``, merging with what the account has."""
     key = request.session.get(LEARNER)
     if not key:

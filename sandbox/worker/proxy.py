@@ -269,7 +269,7 @@ class RemoteConnection:
 
 def forget() -> None:
     """Make the next ``install`` build a new stand-in: the current one may be half connected."""
-    connections["default"].about = None
+    connections["default"].about = None  # type: ignore[attr-defined]  # set by install()
 
 
 def install(channel: Channel, about: dict[str, Any]) -> BaseDatabaseWrapper:

@@ -693,7 +693,7 @@ class RunDatabase:
                     if self.sqlite:
                         entry.filled = ops.last_executed_query(None, entry.sql, entry.sent[1])
                     else:
-                        entry.filled = ops.compose_sql(entry.sql, entry.sent[1])
+                        entry.filled = ops.compose_sql(entry.sql, entry.sent[1])  # type: ignore[attr-defined]  # PostgreSQL's
                 except Exception:  # a value the backend cannot quote: the panel shows the placeholders
                     entry.filled = None
 

@@ -130,7 +130,9 @@ def test_hints_open_one_at_a_time_and_the_solution_is_never_in_the_page(db: None
     exercise = exercises.get("article-tags")
     page = client.get(exercise.url).text
     hints = [MarkdownIt("commonmark").renderInline(hint) for hint in exercise.hints]
-    assert all("`" not in hint for hint in hints) and any("<code>" in hint for hint in hints)  # Markdown, rendered
+    assert all("`" not in hint for hint in hints) and any(
+        "<code>" in hint for hint in hints
+    )  # Markdown, rendered
     first, second = page.index(hints[0]), page.index(hints[1])
     assert first < page.index("Hint 2") < second < page.index("</details>")
     assert exercise.solution.strip() not in page
