@@ -61,7 +61,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_ace",  # only for its static build of the Ace editor
     "django_tasks_db",
-    "accounts",
+    "core",
     "blog",
     "sandbox",
     "lessons",
@@ -155,7 +155,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "accounts:login"  # for everyone: learners, instructors and the admin
 LOGIN_REDIRECT_URL = "/"
-CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # JSON for the API, the site's page for people
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # JSON for the API, the site's page for people
 LOGOUT_REDIRECT_URL = "/"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -203,7 +203,7 @@ if DEBUG_TOOLBAR:
 # Request size: code is at most 20 KB; anything far larger is refused before a view runs.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
-# Per-client (session, else address) limits: (requests, seconds). See sandbox/throttle.py.
+# Per-client (session, else address) limits: (requests, seconds). See core/throttle.py.
 QUERYLAB_RATE_LIMITS = {
     "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),
     "login": (int(os.environ.get("QUERYLAB_LOGINS_PER_5_MINUTES", 10)), 300),

@@ -3,17 +3,17 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from blog import views as blog_views
+from core import views as site_views
 
 urlpatterns = [
-    path("", blog_views.home, name="home"),
-    path("healthz", blog_views.healthz, name="healthz"),
-    path("api/dataset", blog_views.api_dataset, name="api_dataset"),
+    path("", site_views.home, name="home"),
+    path("healthz", site_views.healthz, name="healthz"),
+    path("api/dataset", site_views.api_dataset, name="api_dataset"),
     path("blog/", include("blog.urls")),
     path("", include("lessons.urls")),
     path("", include("sandbox.urls")),
     path("instructor/", include("instructor.urls")),
-    path("accounts/", include("accounts.urls")),
+    path("accounts/", include("core.urls")),
     # One login page for everyone: the admin's sends to it, keeping where to go next.
     path("admin/login/", RedirectView.as_view(pattern_name="accounts:login", query_string=True)),
     path("admin/", admin.site.urls),
@@ -24,7 +24,7 @@ if settings.DEBUG_TOOLBAR:
 
     urlpatterns += debug_toolbar_urls()
 
-handler400 = "config.errors.bad_request"
-handler403 = "config.errors.permission_denied"
-handler404 = "config.errors.page_not_found"
-handler500 = "config.errors.server_error"
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.page_not_found"
+handler500 = "core.errors.server_error"

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from blog import seed
-from config.requests import HtmxHttpRequest
+from core.requests import HtmxHttpRequest
 from instructor import resets
 from instructor.forms import ResetForm
 from instructor.models import ResetJob

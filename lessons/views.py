@@ -3,9 +3,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from blog import seed
-from config.requests import HtmxHttpRequest
+from core import throttle
+from core.requests import HtmxHttpRequest
 from lessons import loader, runs
-from sandbox import datasets, progress, runner, throttle
+from sandbox import datasets, progress, runner
 from sandbox.contract import DatasetRef
 
 

@@ -7,9 +7,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from markdown_it import MarkdownIt
 
-from config.requests import HtmxHttpRequest
+from core import throttle
+from core.requests import HtmxHttpRequest
 from lessons import loader as lessons
-from sandbox import exercises, grading, progress, runner, throttle
+from sandbox import exercises, grading, progress, runner
 from sandbox.contract import LIMITS, RunRequest, RunResult
 from sandbox.models import Snippet
 

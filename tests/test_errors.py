@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client, RequestFactory
 
-from config import errors
+from core import errors
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.forms import SignupForm
-from sandbox import throttle
+from core import throttle
+from core.forms import SignupForm
 
 
 def _next_url(request: HttpRequest) -> str:
