@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "core",
     "blog",
     "sandbox",
+    "exercises",
     "lessons",
     "instructor.apps.InstructorConfig",
 ]
@@ -111,7 +112,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
-                "sandbox.context_processors.isolation_level",
+                "core.context_processors.isolation_level",
             ],
         },
     },

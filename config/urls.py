@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/dataset", site_views.api_dataset, name="api_dataset"),
     path("blog/", include("blog.urls")),
     path("", include("lessons.urls")),
-    path("", include("sandbox.urls")),
+    path("", include("exercises.urls")),
     path("instructor/", include("instructor.urls")),
     path("accounts/", include("core.urls")),
     # One login page for everyone: the admin's sends to it, keeping where to go next.

@@ -13,11 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from blog import seed
 from core.requests import HtmxHttpRequest
+from exercises import catalog
+from exercises.models import Progress
 from instructor import resets
 from instructor.forms import ResetForm
 from instructor.models import ResetJob
-from sandbox import exercises
-from sandbox.models import Progress
 
 View = Callable[..., HttpResponse]
 
@@ -60,7 +60,7 @@ def class_summary() -> list[dict[str, Any]]:
             "passed": counts.get(exercise.slug, {}).get("passed", 0),
             "failing": failing.get(exercise.slug, ""),
         }
-        for exercise in exercises.all_exercises()
+        for exercise in catalog.all_exercises()
     ]
 
 

@@ -27,9 +27,6 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from sandbox import exercises
-from sandbox.exercises import Exercise
-
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 FILENAME = re.compile(r"^(\d{2})-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 BLOCK_ATTRIBUTES = frozenset({"variant", "compare", "queries", "raises", "n", "label", "tradeoff"})
@@ -156,11 +153,6 @@ class Lesson:
     @property
     def url(self) -> str:
         return reverse("lessons:detail", args=[self.slug])
-
-    @property
-    def exercises(self) -> list[Exercise]:
-        """The exercises that practise this lesson: each exercise names its lesson, once."""
-        return sorted((e for e in exercises.all_exercises() if e.lesson == self.slug), key=lambda e: e.order)
 
     def comparison(self, compare: str) -> Comparison:
         return self.comparisons[compare]

@@ -6,7 +6,7 @@ from blog import seed
 from core import throttle
 from core.requests import HtmxHttpRequest
 from lessons import loader, runs
-from sandbox import datasets, progress, runner
+from sandbox import datasets, runner
 from sandbox.contract import DatasetRef
 
 
@@ -59,13 +59,7 @@ def _page(
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """The lessons, each with how many of its exercises this learner has passed."""
-    passed = {slug for slug, record in progress.for_learner(request).items() if record.passed}
-    lessons = [
-        (lesson, sum(e.slug in passed for e in lesson.exercises), len(lesson.exercises))
-        for lesson in loader.all_lessons()
-    ]
-    return render(request, "lessons/index.html", {"lessons": lessons})
+    return render(request, "lessons/index.html", {"lessons": loader.all_lessons()})
 
 
 @require_GET

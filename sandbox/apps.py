@@ -10,17 +10,7 @@ class SandboxConfig(AppConfig):
     name = "sandbox"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_in
-
-        from sandbox import progress
         from sandbox.worker import confine
-
-        # Signing up or in keeps what the learner did before, in this browser.
-        user_logged_in.connect(
-            lambda sender, request, user, **kwargs: progress.adopt(request, user),
-            dispatch_uid="sandbox.progress.adopt",
-            weak=False,
-        )
 
         # Reduced isolation is for a laptop only: a production server never runs
         # learners' code without bubblewrap.

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from sandbox import exercises
+from exercises import catalog
 from tests.nodes import background, manage, node, node_env, temporary_database
 
 pytestmark = [
@@ -115,7 +115,7 @@ def test_progress_saved_through_node_a_is_shown_by_node_b(nodes: tuple[str, str]
     url_a, url_b = nodes
     learner = Browser()
     learner.get(url_a + "/exercises/")
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     graded = json.loads(
         learner.post(f"{url_a}/api/exercises/{exercise.slug}/grade", body={"code": exercise.solution}).read()
     )

@@ -6,8 +6,8 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from blog import seed
+from exercises import catalog
 from lessons import loader
-from sandbox import exercises
 from tests.browser.conftest import ARTIFACTS, screenshot
 
 
@@ -68,7 +68,7 @@ def test_a_learner_runs_a_lesson_comparison_and_sees_the_same_counts_as_the_api(
 @pytest.mark.django_db(transaction=True)
 def test_a_learner_fails_with_n_plus_one_then_passes_and_shares(page: Page, live_server: LiveServer) -> None:
     seed.seed("tiny", 1)
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     page.goto(live_server.url + exercise.url)
     # Each editor line is tall enough for the glyphs below the baseline: "select_related" keeps its "_".
     line = page.locator(".code-editor .ace_line").first

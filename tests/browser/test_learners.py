@@ -10,14 +10,15 @@ from playwright.sync_api import Locator, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from blog import seed
+from exercises import catalog
 from lessons import loader
-from sandbox import datasets, exercises
+from sandbox import datasets
 from sandbox.contract import DatasetRef
 from tests.browser.conftest import screenshot
 from tests.browser.test_journeys import type_code
 
 PASSWORD = "a long and unusual pass phrase"
-EXERCISE = exercises.get("article-authors")
+EXERCISE = catalog.get("article-authors")
 # Elements whose content a learner must read whole: code, output, SQL.
 READ_WHOLE = ".panel pre, .panel .highlight, .lesson .highlight, .panel .sql-list li, .verdict, .checks li"
 

@@ -15,11 +15,11 @@ from django_tasks_db.management.commands.db_worker import Worker
 
 from blog import seed
 from blog.models import Dataset
+from exercises import catalog
+from exercises.models import Progress, Snippet
 from instructor import resets
 from instructor.models import ResetJob
-from sandbox import exercises
 from sandbox.contract import DatasetRef
-from sandbox.models import Progress, Snippet
 from tests.nodes import manage, node_env
 
 
@@ -146,7 +146,7 @@ def test_the_class_view_counts_attempts_passes_and_the_most_common_failure(staff
             session_key=f"{i:032}", exercise="article-tags", attempts=1, passed=passed, last_failure=failure
         )
     response = staff_client.get("/instructor/class/", headers={"HX-Request": "true"})
-    title = exercises.get("article-tags").title
+    title = catalog.get("article-tags").title
     assert (
         f'<tr><td>{title}</td><td class="num">4</td><td class="num">1</td><td>query budget</td></tr>'
         in response.text

@@ -3,8 +3,9 @@
 import pytest
 from django.test import Client
 
+from exercises import catalog
 from lessons import loader
-from sandbox import analysis, exercises, runner
+from sandbox import analysis, runner
 from sandbox.contract import DatasetRef, RunRequest, RunResult
 
 BLOCKS = [block for lesson in loader.all_lessons() for block in lesson.blocks]
@@ -63,12 +64,12 @@ def test_every_lesson_page_renders_with_its_code(db: None, client: Client, lesso
 
 @pytest.mark.parametrize("lesson", loader.all_lessons(), ids=lambda lesson: lesson.slug)
 def test_every_lesson_has_an_exercise(lesson: loader.Lesson) -> None:
-    assert lesson.exercises
+    assert catalog.for_lesson(lesson.slug)
 
 
 def test_every_exercise_is_linked_from_the_lesson_it_names(db: None, client: Client) -> None:
     lessons = {lesson.slug: lesson for lesson in loader.all_lessons()}
-    for exercise in exercises.all_exercises():
+    for exercise in catalog.all_exercises():
         page = client.get(lessons[exercise.lesson].url).text
         assert f'href="/exercises/{exercise.slug}/"' in page, exercise.slug
 

@@ -1073,9 +1073,9 @@ def test_code_that_replaces_the_cursor_still_reaches_the_database_only_through_i
 def test_an_exercise_solution_whose_n_plus_one_goes_through_the_raw_connection_fails_on_its_real_count(
     baseline_digest: str, worker_process: subprocess.Popen[bytes]
 ) -> None:
-    from sandbox import exercises, grading
+    from exercises import catalog, grading
 
-    exercise = exercises.get("bump-views")
+    exercise = catalog.get("bump-views")
     code = textwrap.dedent(
         """\
         category = Category.objects.order_by("name").first()

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sandbox import exercises, grading
+from exercises import catalog, grading
 from sandbox.management.commands.run_snippet import read_code
 
 
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, slug: str, file: str, **options: Any) -> None:
         try:
-            exercise = exercises.get(slug)
+            exercise = catalog.get(slug)
         except KeyError:
             raise CommandError(f"No exercise {slug!r}") from None
         result = grading.grade(exercise, read_code(file))

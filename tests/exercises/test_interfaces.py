@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import Client
 
 from blog.models import Dataset
-from sandbox import exercises
+from exercises import catalog
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -57,7 +57,7 @@ def test_run_snippet_prints_the_run_result_json(seeded_var: Path) -> None:
 
 @pytest.mark.slow
 def test_grade_exits_zero_when_passed_and_one_when_not(seeded_var: Path) -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     passed = manage("grade", exercise.slug, "-", stdin=exercise.solution, var=seeded_var)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert json.loads(passed.stdout)["passed"] is True
@@ -76,7 +76,7 @@ def test_grade_exits_zero_when_passed_and_one_when_not(seeded_var: Path) -> None
 
 def test_the_exercises_api_lists_slug_title_difficulty_and_url(db: None, client: Client) -> None:
     body = client.get("/api/exercises").json()
-    assert {"slug": "article-authors", "title": exercises.get("article-authors").title,
+    assert {"slug": "article-authors", "title": catalog.get("article-authors").title,
             "difficulty": "easy", "url": "/exercises/article-authors/"} in body  # fmt: skip
     assert all(set(entry) == {"slug", "title", "difficulty", "url"} for entry in body)
 
@@ -84,7 +84,7 @@ def test_the_exercises_api_lists_slug_title_difficulty_and_url(db: None, client:
 @pytest.mark.slow
 def test_the_grade_api_grades_json_code_and_needs_csrf(tiny: Dataset) -> None:
     client = Client(enforce_csrf_checks=True)
-    exercise = exercises.get("article-tags")
+    exercise = catalog.get("article-tags")
     body = json.dumps({"code": exercise.solution})
     assert (
         client.post("/api/exercises/article-tags/grade", body, content_type="application/json").status_code
@@ -120,7 +120,7 @@ def test_the_run_api_refuses_bad_bodies_with_400(db: None, client: Client, body:
 
 @pytest.mark.slow
 def test_without_javascript_the_exercise_form_runs_and_grades(tiny: Dataset, client: Client) -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     ran = client.post(f"{exercise.url}run", {"code": exercise.starter})
     assert ran.status_code == 200
     assert "<html" in ran.text and '<section class="panel' in ran.text and "Not yet" not in ran.text
@@ -142,7 +142,20 @@ def test_without_javascript_a_lesson_comparison_runs_and_renders_the_whole_page(
 
 @pytest.mark.slow
 def test_a_long_statement_list_says_how_much_it_leaves_out(tiny: Dataset, client: Client) -> None:
-    code = "for i in range(250):\n    Article.objects.filter(pk=i).exists()\n"
+    # 250 statements of 250 shapes: none folds into another.
+    code = "with connection.cursor() as cursor:\n    for i in range(250):\n        cursor.execute(f'SELECT {i}')\n"
     page = client.post("/playground/run", {"code": code}).text
-    assert page.count('<span class="line">line 2</span>') == 200
+    assert page.count('<span class="line">line 3</span>') == 200
     assert "… and 50 more, not shown." in page
+
+
+@pytest.mark.slow
+def test_a_loops_similar_statements_fold_into_one_entry_that_lists_them_all(
+    tiny: Dataset, client: Client
+) -> None:
+    code = "for i in range(1, 31):\n    Article.objects.filter(pk=i).exists()\n"
+    page = client.post("/playground/run", {"code": code}).text
+    assert page.count('<span class="line">line 2</span>') == 1
+    assert "30 similar statements, differing in id: 1, 2, 3, 4, 5, 6, 7, 8, ..." in page
+    assert "show all 30" in page
+    assert page.count("&quot;blog_article&quot;.&quot;id&quot; = 30 LIMIT 1") == 1  # listed under "show all"

@@ -9,7 +9,7 @@ class Progress(models.Model):
 
     A learner is an account once signed in (``user``), else an anonymous session
     (``session_key``, the key the session had when its first record was made).
-    Signing up or in adopts the session's records (``sandbox.progress.adopt``).
+    Signing up or in adopts the session's records (``exercises.progress.adopt``).
     """
 
     user = models.ForeignKey(
@@ -39,6 +39,9 @@ class Progress(models.Model):
             ),
         ]
         verbose_name_plural = "progress"
+        db_table = (
+            "sandbox_progress"  # created when these models lived in the sandbox app; kept, with its rows
+        )
 
     def __str__(self) -> str:
         who = self.user.get_username() if self.user is not None else self.session_key[:8]
@@ -56,6 +59,9 @@ class Snippet(models.Model):
     code = models.TextField()
     result = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "sandbox_snippet"  # as Progress: the table the sandbox app created
 
     def __str__(self) -> str:
         return self.id

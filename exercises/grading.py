@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from blog import seed
+from exercises.catalog import Exercise, Technique
 from sandbox import analysis, runner
 from sandbox.contract import DatasetRef, Query, RunRequest, RunResult
-from sandbox.exercises import Exercise, Technique
 
 # Added to the visible seed to pick the hidden dataset's seed. Never shown.
 HIDDEN_SEED_OFFSET = 7919

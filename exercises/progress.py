@@ -15,9 +15,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from sandbox.exercises import Exercise
-from sandbox.grading import Grade
-from sandbox.models import Progress
+from exercises.catalog import Exercise
+from exercises.grading import Grade
+from exercises.models import Progress
 
 LEARNER = "learner"
 # Submissions of different code, none of it the starter, after which the reference opens without a pass.

@@ -4,12 +4,13 @@ import pytest
 from django.test import Client
 from markdown_it import MarkdownIt
 
-from sandbox import exercises, grading, runner
+from exercises import catalog, grading
+from sandbox import runner
 from sandbox.contract import DatasetRef, RunRequest
 
 VISIBLE = DatasetRef("tiny", 1)
 HIDDEN = DatasetRef("small", 7920)
-EXERCISES = exercises.all_exercises()
+EXERCISES = catalog.all_exercises()
 PINNED = [
     "article-authors",
     "article-tags",
@@ -20,7 +21,7 @@ PINNED = [
 ]
 
 
-def grade(exercise: exercises.Exercise, code: str) -> grading.Grade:
+def grade(exercise: catalog.Exercise, code: str) -> grading.Grade:
     return grading.grade(exercise, code, visible=VISIBLE, hidden=HIDDEN)
 
 
@@ -32,14 +33,14 @@ def test_there_are_at_least_sixteen_exercises_including_the_pinned_ones() -> Non
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.slug)
-def test_the_reference_solution_passes(exercise: exercises.Exercise) -> None:
+def test_the_reference_solution_passes(exercise: catalog.Exercise) -> None:
     result = grade(exercise, exercise.solution)
     assert result.passed, [c for c in result.checks if not c.passed]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.slug)
-def test_the_starter_gives_the_right_answer_with_too_many_queries(exercise: exercises.Exercise) -> None:
+def test_the_starter_gives_the_right_answer_with_too_many_queries(exercise: catalog.Exercise) -> None:
     result = grade(exercise, exercise.starter)
     checks = {c.name: c for c in result.checks}
     assert not result.passed
@@ -49,7 +50,7 @@ def test_the_starter_gives_the_right_answer_with_too_many_queries(exercise: exer
 
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise", [e for e in EXERCISES if not e.writes], ids=lambda e: e.slug)
-def test_printing_the_visible_answer_fails_on_the_hidden_dataset(exercise: exercises.Exercise) -> None:
+def test_printing_the_visible_answer_fails_on_the_hidden_dataset(exercise: catalog.Exercise) -> None:
     visible_answer = runner.run(RunRequest(exercise.solution, dataset=VISIBLE)).stdout
     result = grade(exercise, f"print({visible_answer!r}, end='')")
     checks = {c.name: c for c in result.checks}
@@ -62,7 +63,7 @@ def test_printing_the_visible_answer_fails_on_the_hidden_dataset(exercise: exerc
 @pytest.mark.slow
 @pytest.mark.parametrize("slug", ["article-authors", "article-tags", "recent-comments"])
 def test_an_n_plus_one_version_fails_naming_its_line_and_fix(slug: str) -> None:
-    exercise = exercises.get(slug)
+    exercise = catalog.get(slug)
     result = grade(exercise, exercise.starter)
     n_plus_one = next(c for c in result.checks if c.name == "no N+1")
     assert not n_plus_one.passed
@@ -71,7 +72,7 @@ def test_an_n_plus_one_version_fails_naming_its_line_and_fix(slug: str) -> None:
 
 
 def test_a_wrong_line_is_shown_expected_against_actual() -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     result = grade(exercise, exercise.solution.replace(" | ", " / ", 1))
     output = next(c for c in result.checks if c.name == "output")
     assert not output.passed
@@ -79,7 +80,7 @@ def test_a_wrong_line_is_shown_expected_against_actual() -> None:
 
 
 def test_a_wrong_output_fails_only_the_output_and_never_speaks_of_fixed_text() -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     result = grade(exercise, exercise.solution.replace(" | ", " / ", 1))
     checks = {c.name: c for c in result.checks}
     assert (checks["output"].status, checks["hidden dataset"].status) == (grading.FAILED, grading.NOT_JUDGED)
@@ -89,7 +90,7 @@ def test_a_wrong_output_fails_only_the_output_and_never_speaks_of_fixed_text() -
 
 
 def test_a_run_that_times_out_is_never_judged_flat_or_within_budget() -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     # One query, then a loop that cannot end: the visible run hits the time limit.
     result = grade(exercise, "Article.objects.count()\nwhile True:\n    pass\n")
     checks = {c.name: c for c in result.checks}
@@ -101,7 +102,7 @@ def test_a_run_that_times_out_is_never_judged_flat_or_within_budget() -> None:
 
 
 def test_a_failed_run_already_over_budget_fails_the_budget_with_what_it_sent() -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     code = "for article in Article.objects.all():\n    article.author.name\n1 / 0\n"
     checks = {c.name: c for c in grade(exercise, code).checks}
     assert checks["query budget"].status == grading.FAILED
@@ -111,7 +112,7 @@ def test_a_failed_run_already_over_budget_fails_the_budget_with_what_it_sent() -
 
 
 def test_every_check_in_json_has_a_status_and_the_passed_flag() -> None:
-    exercise = exercises.get("article-authors")
+    exercise = catalog.get("article-authors")
     data = grade(exercise, exercise.solution.replace(" | ", " / ", 1)).to_json()
     assert {(c["status"], c["passed"]) for c in data["checks"]} <= {
         ("passed", True),
@@ -127,7 +128,7 @@ def test_the_hidden_dataset_is_larger_and_seeded_differently() -> None:
 
 
 def test_hints_open_one_at_a_time_and_the_solution_is_never_in_the_page(db: None, client: Client) -> None:
-    exercise = exercises.get("article-tags")
+    exercise = catalog.get("article-tags")
     page = client.get(exercise.url).text
     hints = [MarkdownIt("commonmark").renderInline(hint) for hint in exercise.hints]
     assert all("`" not in hint for hint in hints) and any(
@@ -199,7 +200,7 @@ print(f"total | {sum(counts.values())}")
 @pytest.mark.parametrize("slug", sorted(RIGHT_ANSWER_WRONG_TECHNIQUE))
 def test_the_right_answer_by_the_wrong_technique_fails_only_the_technique(slug: str) -> None:
     name, code = RIGHT_ANSWER_WRONG_TECHNIQUE[slug]
-    result = grade(exercises.get(slug), code.strip() + "\n")
+    result = grade(catalog.get(slug), code.strip() + "\n")
     failed = [c.name for c in result.checks if not c.passed]
     assert failed == [name], result.checks
     assert not result.passed
@@ -208,4 +209,4 @@ def test_the_right_answer_by_the_wrong_technique_fails_only_the_technique(slug: 
 @pytest.mark.parametrize("slug", sorted(RIGHT_ANSWER_WRONG_TECHNIQUE))
 def test_the_exercises_that_teach_a_technique_check_it(slug: str) -> None:
     name, _ = RIGHT_ANSWER_WRONG_TECHNIQUE[slug]
-    assert name in {t.name for t in exercises.get(slug).techniques}
+    assert name in {t.name for t in catalog.get(slug).techniques}

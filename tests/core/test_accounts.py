@@ -5,11 +5,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from blog import seed
-from sandbox import exercises
-from sandbox.models import Progress
+from exercises import catalog
+from exercises.models import Progress
 
 PASSWORD = "a long and unusual pass phrase"
-EXERCISE = exercises.get("article-authors")
+EXERCISE = catalog.get("article-authors")
 
 
 @pytest.fixture
@@ -150,7 +150,7 @@ def test_the_reference_opens_after_a_pass(seeded: None, client: Client) -> None:
 
 def test_the_lesson_index_counts_the_learners_passed_exercises(seeded: None, client: Client) -> None:
     lesson_of = EXERCISE.lesson
-    total = sum(e.lesson == lesson_of for e in exercises.all_exercises())
+    total = sum(e.lesson == lesson_of for e in catalog.all_exercises())
     assert f"0 of {total} exercise" in client.get("/lessons/").text
     client.post(f"{EXERCISE.url}submit", {"code": EXERCISE.solution})
     assert f"1 of {total} exercise" in client.get("/lessons/").text

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from sandbox import views
+from exercises import views
 
-app_name = "sandbox"
+app_name = "exercises"
 urlpatterns = [
     path("api/run", views.api_run, name="api_run"),
     path("api/exercises", views.api_exercises, name="api_exercises"),

@@ -9,10 +9,11 @@ from markdown_it import MarkdownIt
 
 from core import throttle
 from core.requests import HtmxHttpRequest
+from exercises import catalog, grading, progress
+from exercises.models import Snippet
 from lessons import loader as lessons
-from sandbox import exercises, grading, progress, runner
+from sandbox import runner
 from sandbox.contract import LIMITS, RunRequest, RunResult
-from sandbox.models import Snippet
 
 RETRY_AFTER_SECONDS = 2
 
@@ -38,9 +39,9 @@ def _json_code(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     return payload
 
 
-def _exercise(slug: str) -> exercises.Exercise:
+def _exercise(slug: str) -> catalog.Exercise:
     try:
-        return exercises.get(slug)
+        return catalog.get(slug)
     except KeyError:
         raise Http404(f"No exercise {slug!r}") from None
 
@@ -62,7 +63,7 @@ def api_run(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def api_exercises(request: HttpRequest) -> JsonResponse:
-    return JsonResponse([e.public() for e in exercises.all_exercises()], safe=False)
+    return JsonResponse([e.public() for e in catalog.all_exercises()], safe=False)
 
 
 @require_GET
@@ -91,21 +92,21 @@ def exercise_index(request: HttpRequest) -> HttpResponse:
     records = progress.for_learner(request)
     return render(
         request,
-        "sandbox/exercise_index.html",
-        {"exercises": exercises.all_exercises(), "progress": records},
+        "exercises/exercise_index.html",
+        {"exercises": catalog.all_exercises(), "progress": records},
     )
 
 
 _MARKDOWN = MarkdownIt("commonmark")
 
 
-def _next_exercise(exercise: exercises.Exercise) -> exercises.Exercise | None:
-    ordered = exercises.all_exercises()
+def _next_exercise(exercise: catalog.Exercise) -> catalog.Exercise | None:
+    ordered = catalog.all_exercises()
     index = next(i for i, e in enumerate(ordered) if e.slug == exercise.slug)
     return ordered[index + 1] if index + 1 < len(ordered) else None
 
 
-def _outcome_context(request: HttpRequest, exercise: exercises.Exercise) -> dict[str, Any]:
+def _outcome_context(request: HttpRequest, exercise: catalog.Exercise) -> dict[str, Any]:
     """What the outcome fragment needs besides the run: the learner's record and where to go next."""
     record = progress.get(request, exercise)
     return {
@@ -119,7 +120,7 @@ def _outcome_context(request: HttpRequest, exercise: exercises.Exercise) -> dict
     }
 
 
-def _exercise_page(request: HttpRequest, exercise: exercises.Exercise, **extra: Any) -> HttpResponse:
+def _exercise_page(request: HttpRequest, exercise: catalog.Exercise, **extra: Any) -> HttpResponse:
     context = _outcome_context(request, exercise)
     record = context["record"]
     context |= {
@@ -129,7 +130,7 @@ def _exercise_page(request: HttpRequest, exercise: exercises.Exercise, **extra: 
         "lesson": lessons.find(exercise.lesson),
         **extra,
     }
-    return render(request, "sandbox/exercise.html", context)
+    return render(request, "exercises/exercise.html", context)
 
 
 @require_GET
@@ -146,7 +147,7 @@ def exercise_run(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     result = runner.run(RunRequest(code))
     if request.htmx:
         context = {**_outcome_context(request, exercise), "result": result}
-        return render(request, "sandbox/exercise.html#outcome", context)
+        return render(request, "exercises/exercise.html#outcome", context)
     return _exercise_page(request, exercise, code=code, result=result)
 
 
@@ -171,7 +172,7 @@ def exercise_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     context = {"grade": grade, "result": grade.result}
     if request.htmx:
         return render(
-            request, "sandbox/exercise.html#outcome", {**_outcome_context(request, exercise), **context}
+            request, "exercises/exercise.html#outcome", {**_outcome_context(request, exercise), **context}
         )
     return _exercise_page(request, exercise, code=code, **context)
 
@@ -184,7 +185,7 @@ def exercise_solution(request: HttpRequest, slug: str) -> HttpResponse:
             f"The reference solution opens after a pass, or after {progress.TRIES_FOR_SOLUTION} submissions "
             "of your own code, each different from the starter and from the others."
         )
-    return render(request, "sandbox/solution.html", {"exercise": exercise})
+    return render(request, "exercises/solution.html", {"exercise": exercise})
 
 
 @require_GET
@@ -198,7 +199,7 @@ def playground(request: HttpRequest) -> HttpResponse:
         except KeyError:
             raise Http404("No such lesson block") from None
         code = comparison.good.code if request.GET.get("variant") == "good" else comparison.bad.code
-    return render(request, "sandbox/playground.html", {"code": code})
+    return render(request, "exercises/playground.html", {"code": code})
 
 
 @require_POST
@@ -208,8 +209,8 @@ def playground_run(request: HtmxHttpRequest) -> HttpResponse:
     result = runner.run(RunRequest(code, repeat=3))
     if request.POST.get("share"):
         snippet = Snippet.objects.create(code=code, result=result.to_json())
-        return redirect("sandbox:snippet", snippet.pk)
-    template = "sandbox/playground.html#outcome" if request.htmx else "sandbox/playground.html"
+        return redirect("exercises:snippet", snippet.pk)
+    template = "exercises/playground.html#outcome" if request.htmx else "exercises/playground.html"
     return render(request, template, {"code": code, "result": result})
 
 
@@ -218,6 +219,6 @@ def snippet(request: HttpRequest, snippet_id: str) -> HttpResponse:
     shared = get_object_or_404(Snippet, pk=snippet_id)
     return render(
         request,
-        "sandbox/snippet.html",
+        "exercises/snippet.html",
         {"snippet": shared, "code_html": lessons.highlight_code(shared.code), "result": shared.result},
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.urls import reverse
 
-DIRECTORY = Path(__file__).resolve().parent
+DIRECTORY = Path(__file__).resolve().parent / "content"
 DIFFICULTIES = ("easy", "medium", "hard")
 REQUIRED = ("title", "difficulty", "order", "lesson", "budget", "prompt", "starter", "solution", "hints")
 
@@ -97,7 +97,7 @@ class Exercise:
 
     @property
     def url(self) -> str:
-        return reverse("sandbox:exercise", args=[self.slug])
+        return reverse("exercises:exercise", args=[self.slug])
 
     def public(self) -> dict[str, Any]:
         return {"slug": self.slug, "title": self.title, "difficulty": self.difficulty, "url": self.url}
@@ -144,3 +144,8 @@ def get(slug: str) -> Exercise:
         if exercise.slug == slug:
             return exercise
     raise KeyError(slug)
+
+
+def for_lesson(lesson_slug: str) -> list[Exercise]:
+    """The exercises that practise ``lesson_slug``, in their order."""
+    return sorted((e for e in all_exercises() if e.lesson == lesson_slug), key=lambda e: e.order)
