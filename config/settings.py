@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.DatabaseOutageMiddleware",
+    "core.errors.JsonApiErrorsMiddleware",
 ]
 
 # The toolbar is a development aid; tests and production never load it.

@@ -6,9 +6,10 @@ view answers the same way, so a script posting to ``/api/run`` without a token
 reads why in JSON, not in an HTML page.
 """
 
+from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 
@@ -67,3 +68,33 @@ def csrf_failure(request: HttpRequest, reason: str = "", **kwargs: Any) -> HttpR
         else "This form has expired or was sent from another site. Go back, reload the page and try again."
     )
     return _answer(request, 403, detail)
+
+
+class JsonApiErrorsMiddleware:
+    """Every error the JSON API answers is JSON: a 405 from ``require_POST`` included.
+
+    Views under ``/api/`` write their own JSON errors; this catches the rest (Django's
+    own 405, a plain-text answer), keeping the status and headers such as Allow.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if (
+            not request.path.startswith("/api/")
+            or response.status_code < 400
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
+            return response
+        text = getattr(response, "content", b"").decode(errors="replace").strip()
+        plain = response.get("Content-Type", "").startswith("text/plain") and 0 < len(text) <= 300
+        message = text if plain else MESSAGES.get(response.status_code, response.reason_phrase)
+        if response.status_code == 405 and response.has_header("Allow"):
+            message = f"{request.method} is not allowed here; use {response['Allow']}."
+        answer = JsonResponse({"error": message}, status=response.status_code)
+        for header in ("Allow", "Retry-After"):
+            if response.has_header(header):
+                answer[header] = response[header]
+        return answer

@@ -56,3 +56,15 @@ def test_a_server_error_page_stands_alone_and_the_api_gets_json() -> None:
     )
     api = errors.server_error(RequestFactory().post("/api/run"))
     assert api.status_code == 500 and json.loads(api.content) == {"error": errors.MESSAGES[500]}
+
+
+@pytest.mark.parametrize("path", ["/api/run", "/api/exercises/has-drafts/grade"])
+def test_a_wrong_method_on_the_api_is_refused_in_json_with_allow(db: None, client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert response.json() == {"error": "GET is not allowed here; use POST."}
+
+
+def test_a_wrong_method_on_a_page_stays_a_page(db: None, client: Client) -> None:
+    response = client.get("/playground/run")
+    assert response.status_code == 405 and not response["Content-Type"].startswith("application/json")
