@@ -2,6 +2,8 @@
 
 While writing a lesson, ``python -m bench lessons <lesson-slug>...`` times only those
 lessons' comparisons, prints their table and updates their figures in bench/lessons.json.
+``python -m bench lessons`` alone times every comparison and also replaces section 5 of
+bench/results.md with the new table, leaving the other sections as they were measured.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     if sys.argv[1:2] == ["lessons"]:
-        from bench import lessons
+        from bench import lessons, suite
 
-        print(lessons.run(frozenset(sys.argv[2:])))
+        only = frozenset(sys.argv[2:])
+        section = lessons.run(only)
+        print(section)
+        if not only:
+            print(f"bench: replaced section 5 of {suite.replace_section(section)}")
         return
     from bench import suite
 

@@ -71,3 +71,14 @@ def run() -> Path:
     )
     RESULTS.write_text("\n\n".join(["# QueryLab benchmarks", header, *parts, footer]) + "\n")
     return RESULTS
+
+
+def replace_section(section: str) -> Path:
+    """Put ``section`` (starting with its "## N." heading) in place of that section of results.md."""
+    heading = section.split("\n", 1)[0].split(" ", 2)[:2]  # ["##", "5."]
+    text = RESULTS.read_text()
+    start = text.index(" ".join(heading) + " ")
+    end = text.find("\n## ", start + 1)
+    end = len(text) if end == -1 else end + 1
+    RESULTS.write_text(text[:start] + section.rstrip() + "\n\n" + text[end:].lstrip("\n"))
+    return RESULTS

@@ -206,6 +206,16 @@ if DEBUG_TOOLBAR:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # Per-client (session, else address) limits: (requests, seconds). See core/throttle.py.
+# They are counted in the cache, so the cache must be one that every server process and
+# node shares: the database's (its table comes with core's migrations). Tests count in
+# memory; tests/test_scaleout.py checks the shared count across two real nodes.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        if TESTING
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "querylab_cache"}
+    )
+}
 QUERYLAB_RATE_LIMITS = {
     "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),
     "login": (int(os.environ.get("QUERYLAB_LOGINS_PER_5_MINUTES", 10)), 300),

@@ -2,8 +2,8 @@
 
 Fixed windows counted in Django's cache. A client is its session when it has
 one (a class behind one school address is many learners), else its address.
-With the default local-memory cache the limits hold per server process; point
-CACHES at a shared cache to make them hold across nodes.
+The cache is the database's (settings.CACHES), one count that every server process
+and node shares: a learner cannot multiply the limit by landing on another node.
 """
 
 from __future__ import annotations

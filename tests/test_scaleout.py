@@ -3,6 +3,7 @@
 import json
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -123,3 +124,25 @@ def test_progress_saved_through_node_a_is_shown_by_node_b(nodes: tuple[str, str]
     index = learner.get(url_b + "/exercises/")
     row = index.split(f'data-slug="{exercise.slug}"')[1].split("</tr>")[0]
     assert 'class="tick"' in row
+
+
+def test_the_login_limit_is_one_count_across_both_nodes(nodes: tuple[str, str]) -> None:
+    """Ten attempts per client per five minutes (the default), counted in the shared cache."""
+    url_a, url_b = nodes
+    limit, window = 10, 300
+    for _ in range(2):  # once more should the fixed window roll over mid-test
+        started = int(time.time() // window)
+        answers = []
+        for attempt in range(2 * limit + 2):  # per-node counts would allow 2 x 10
+            browser, url = Browser(), (url_a, url_b)[attempt % 2]
+            browser.get(url + "/accounts/login/")
+            try:
+                browser.post(url + "/accounts/login/", {"username": "nobody", "password": f"guess-{attempt}"})
+                answers.append(200)
+            except urllib.error.HTTPError as refused:
+                answers.append(refused.code)
+        if int(time.time() // window) == started:
+            break
+    first_refusal = answers.index(429)
+    assert first_refusal <= limit, answers  # the teacher's login above counted too
+    assert set(answers[first_refusal:]) == {429}, answers  # on node A and on node B alike
