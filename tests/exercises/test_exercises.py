@@ -1,12 +1,14 @@
 """Every exercise, graded for real on tiny (visible) and small (hidden)."""
 
+import time
+
 import pytest
 from django.test import Client
 from markdown_it import MarkdownIt
 
 from exercises import catalog, grading
 from sandbox import runner
-from sandbox.contract import DatasetRef, RunRequest
+from sandbox.contract import DatasetRef, RunRequest, RunResult
 
 VISIBLE = DatasetRef("tiny", 1)
 HIDDEN = DatasetRef("small", 7920)
@@ -210,3 +212,25 @@ def test_the_right_answer_by_the_wrong_technique_fails_only_the_technique(slug: 
 def test_the_exercises_that_teach_a_technique_check_it(slug: str) -> None:
     name, _ = RIGHT_ANSWER_WRONG_TECHNIQUE[slug]
     assert name in {t.name for t in catalog.get(slug).techniques}
+
+
+def test_grading_runs_the_visible_and_the_hidden_dataset_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two runs overlap: each lasts a second of sleep, and each starts before the other ends."""
+    spans: list[tuple[float, float]] = []
+    real_run = runner.run
+
+    def timed(request: RunRequest) -> RunResult:
+        started = time.monotonic()
+        try:
+            return real_run(request)
+        finally:
+            spans.append((started, time.monotonic()))
+
+    monkeypatch.setattr(runner, "run", timed)
+    exercise = catalog.get("article-authors")
+    grading._reference_cache.clear()
+    grade(exercise, exercise.solution)  # the references, run one after the other, and the code twice
+    spans.clear()
+    grade(exercise, "import time\ntime.sleep(1)\n" + exercise.solution)
+    (first_start, first_end), (second_start, second_end) = sorted(spans)
+    assert second_start < first_end, spans
