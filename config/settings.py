@@ -205,6 +205,10 @@ if DEBUG_TOOLBAR:
 # Request size: code is at most 20 KB; anything far larger is refused before a view runs.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
+# After an instructor's reset, the task worker measures every lesson's Scale it on the new
+# rows (lessons/tasks.py), so that no learner waits for it. Tests measure what they need.
+QUERYLAB_MEASURE_AFTER_RESET = os.environ.get("QUERYLAB_MEASURE_AFTER_RESET", "0" if TESTING else "1") == "1"
+
 # Per-client (session, else address) limits: (requests, seconds). See core/throttle.py.
 # They are counted in the cache, so the cache must be one that every server process and
 # node shares: the database's (its table comes with core's migrations). Tests count in

@@ -145,4 +145,9 @@ def run(job_id: int) -> ResetJob:
         job.status, job.result = ResetJob.Status.SUCCEEDED, dataset
     job.finished_at, job.active = timezone.now(), None
     job.save()
+    if job.status == ResetJob.Status.SUCCEEDED and settings.QUERYLAB_MEASURE_AFTER_RESET:
+        # The lessons' Scale it on the new rows, measured now rather than by the first learner.
+        from lessons.tasks import measure_lessons
+
+        measure_lessons.enqueue(job.seed)
     return job

@@ -75,16 +75,16 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
     latency = request.POST.get("latency", "0")
     if size not in runs.OFFERED_SIZES or latency not in {str(x) for x in runs.LATENCIES}:
         return HttpResponse("Unknown dataset size or latency.", status=400)
-    outcome = runs.compare(
+    outcome = runs.shared_compare(
         comparison,
         size=size,
         latency_ms=int(latency),
         seed=runner.current_dataset().seed,
+        again=request.POST.get("again") == "1",
     )
     if request.htmx:
-        return render(
-            request, "lessons/lesson.html#results", {"outcome": outcome, "comparison": outcome.comparison}
-        )
+        context = {"outcome": outcome, "comparison": outcome.comparison, "lesson": lesson}
+        return render(request, "lessons/lesson.html#results", context)
     return _page(request, lesson, outcome)
 
 
@@ -92,8 +92,10 @@ def run_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpRes
 @throttle.limited("runs", cost=8)
 def scale_comparison(request: HtmxHttpRequest, slug: str, compare: str) -> HttpResponse:
     lesson, comparison = _comparison(slug, compare)
-    scaled = runs.scale(comparison, seed=runner.current_dataset().seed)
-    context = {"scaled": scaled, "comparison": scaled.comparison}
+    scaled = runs.shared_scale(
+        comparison, seed=runner.current_dataset().seed, again=request.POST.get("again") == "1"
+    )
+    context = {"scaled": scaled, "comparison": scaled.comparison, "lesson": lesson}
     if request.htmx:
         return render(request, "lessons/lesson.html#scaled", context)
     return _page(request, lesson, scaled=scaled)

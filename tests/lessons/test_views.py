@@ -6,6 +6,7 @@ from typing import Any
 from django.test import Client
 
 from blog import seed
+from lessons import loader, runs
 from sandbox import datasets
 from sandbox.contract import DatasetRef
 
@@ -21,3 +22,45 @@ def test_a_lesson_page_names_the_sizes_whose_first_run_builds_a_dataset(
     page = client.get("/lessons/n-plus-one/")
     assert page.context["cold_sizes"] == "default large"
     assert 'data-cold-sizes="default large"' in page.text
+
+
+def test_a_comparison_is_measured_once_and_served_to_the_next_learner(db: None) -> None:
+    seed.seed("tiny", 1)
+    first, second = Client(), Client()
+    url = "/lessons/n-plus-one/run/authors/"
+    measured = first.post(url, {"size": "small", "latency": "0"}).context["outcome"]
+    served = second.post(url, {"size": "small", "latency": "0"}).context["outcome"]
+    assert not measured.shared and served.shared
+    assert served.measured_at == measured.measured_at
+    assert served.bad.wall_ms == measured.bad.wall_ms and served.good.query_count == measured.good.query_count
+    assert (
+        "the figures every learner sees on this dataset"
+        in second.post(url, {"size": "small", "latency": "0"}).text
+    )
+    again = second.post(url, {"size": "small", "latency": "0", "again": "1"}).context["outcome"]
+    assert not again.shared and again.measured_at > measured.measured_at
+    # Another latency is another measurement.
+    assert not first.post(url, {"size": "small", "latency": "5"}).context["outcome"].shared
+
+
+def test_a_reset_to_other_rows_measures_afresh(db: None) -> None:
+    seed.seed("tiny", 1)
+    url = "/lessons/n-plus-one/run/authors/"
+    Client().post(url, {"size": "small", "latency": "0"})
+    seed.seed("tiny", 2)  # the live seed changes: the sizes' datasets are other rows
+    assert not Client().post(url, {"size": "small", "latency": "0"}).context["outcome"].shared
+
+
+def test_scale_it_is_measured_once_too(db: None) -> None:
+    seed.seed("tiny", 1)
+    url = "/lessons/n-plus-one/scale/authors/"
+    assert not Client().post(url).context["scaled"].shared
+    again = Client().post(url, headers={"HX-Request": "true"})
+    assert again.context["scaled"].shared and "Run again" in again.text
+
+
+def test_measuring_after_a_reset_makes_the_first_scale_it_instant(db: None) -> None:
+    seed.seed("tiny", 1)
+    assert runs.measure_all(1, only=frozenset({"n-plus-one"})) == len(loader.get("n-plus-one").comparisons)
+    assert runs.measure_all(1, only=frozenset({"n-plus-one"})) == 0  # kept: nothing to measure again
+    assert Client().post("/lessons/n-plus-one/scale/counts/").context["scaled"].shared
