@@ -52,7 +52,7 @@ def _emptied(alias: str) -> Callable[[], AbstractContextManager[None]]:
 
 
 def _writers(alias: str, rows: seed.Rows, times: int) -> tuple[Stats, ...]:
-    """ORM then raw, alternately: each ratio compares two neighbouring runs."""
+    """write() (batched, with its checks) then write_raw(), alternately: each ratio compares two neighbouring runs."""
 
     def orm() -> None:
         seed.write(rows, using=alias)
@@ -128,9 +128,9 @@ def run() -> str:
         "rows",
         "n",
         "generate()",
-        "ORM write()",
+        "write()",
         "write_raw()",
-        "ORM / raw",
+        "write() / write_raw()",
         "target",
     ]
     return "\n\n".join(

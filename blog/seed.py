@@ -10,18 +10,19 @@ and so the same ``dataset_digest()``, on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.management.color import no_style
 from django.db import connections, models, transaction
+from django.db.models.constants import OnConflict
 from django.utils.text import slugify
 from faker import Faker
 
@@ -155,7 +156,17 @@ def _cumulative(weights: Iterable[float]) -> list[float]:
 
 
 def generate(size: str, seed: int) -> Rows:
-    """Build every row of the dataset named by (size, seed), without touching the database."""
+    """Every row of the dataset named by (size, seed), without touching the database (see ``generating_once``)."""
+    made = _generated.get()
+    if made is not None and (size, seed) in made:
+        return made[(size, seed)]
+    rows = _generate(size, seed)
+    if made is not None:
+        made[(size, seed)] = rows
+    return rows
+
+
+def _generate(size: str, seed: int) -> Rows:
     spec = SIZES[size]
     rng = random.Random(f"querylab:{size}:{seed}")
     pools = _Pools(seed)
@@ -275,15 +286,22 @@ def _delete_all(using: str) -> None:
 BATCH_SIZE = 2000
 
 
+# Within ``generating_once()``, what ``generate`` made, by (size, seed).
+_generated: ContextVar[dict[tuple[str, int], Rows] | None] = ContextVar("generated", default=None)
+
+
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
+def generating_once() -> Iterator[None]:
+    """Within the block, ``generate(size, seed)`` computes each dataset once.
+
+    A reset writes the same rows twice, into the sandbox's copy and into the app's
+    database; generating them is a good part of its time on ``large``.
+    """
+    token = _generated.set(_generated.get() or {})
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        _generated.reset(token)
 
 
 def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback | None = None) -> None:
@@ -293,27 +311,22 @@ def write(rows: Rows, *, using: str = "default", on_progress: ProgressCallback |
     report("deleting", 0)
     _delete_all(using)
     written = 0
-    # Build instances a batch at a time with the cyclic garbage collector paused:
-    # a whole table of fresh instances would trigger many full collections that
-    # find nothing to free (a quarter of the large seed's time when measured).
-    with _collector_paused():
+    with connection.cursor() as cursor:
         for model, attr in TABLE_ROWS.items():
             table = getattr(rows, attr)
-            # Tuples are in the model's field order, so positional construction (Django's
-            # fast path) applies; the link table's tuples leave out its id.
-            lead = () if COLUMNS[model][0] == "id" else (None,)
-            manager = model._default_manager.using(using)
             for start in range(0, len(table), BATCH_SIZE):
                 report(model._meta.model_name or attr, written)
-                batch = table[start : start + BATCH_SIZE]
-                # ignore_conflicts: Django otherwise adds RETURNING and sets every
-                # instance's id from it, which the seed has no use for (a sixth of
-                # the SQLite write when measured). The tables were emptied above, so
-                # a conflict can only be a generator bug; the count below raises it.
-                manager.bulk_create([model(*lead, *row) for row in batch], ignore_conflicts=True)
+                _insert(
+                    cursor,
+                    model,
+                    table[start : start + BATCH_SIZE],
+                    connection,
+                    on_conflict=OnConflict.IGNORE,
+                )
                 if model is not Article.tags.through:  # progress counts what counts() counts
-                    written += len(batch)
-            if (stored := manager.count()) != len(table):
+                    written += len(table[start : start + BATCH_SIZE])
+            stored = model._default_manager.using(using).count()
+            if stored != len(table):
                 raise SeedError(f"{model._meta.db_table}: {len(table):,} rows generated, {stored:,} stored")
     report("sequences", written)
     with connection.cursor() as cursor:
@@ -393,29 +406,36 @@ def live_dataset(using: str = "default") -> Dataset | None:
     return Dataset.objects.using(using).order_by("-id").first()
 
 
-def write_raw(rows: Rows, *, using: str = "default") -> None:
-    """Insert ``rows`` with plain ``executemany``: no model instances, no ORM.
+def _insert(
+    cursor: Any,
+    model: type[models.Model],
+    table: Sequence[tuple[Any, ...]],
+    connection: Any,
+    *,
+    on_conflict: OnConflict | None = None,
+) -> None:
+    """One ``executemany`` of ``table``'s tuples (in ``COLUMNS`` order) into ``model``'s table: no ORM.
 
-    The sandbox worker builds its in-memory datasets this way, and the seed
-    benchmark measures the ORM writer against it.
+    ``OnConflict.IGNORE`` skips rows that collide (the backend's own words for it), so
+    that ``write`` can report a generator bug as rows missing rather than fail half-way.
     """
+    ops = connection.ops
+    columns = COLUMNS[model]
+    fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
+    adapt = [ops.adapt_datetimefield_value if isinstance(f, models.DateTimeField) else None for f in fields]
+    values = [tuple(v if a is None else a(v) for v, a in zip(row, adapt, strict=True)) for row in table]
+    placeholders = ", ".join(["%s"] * len(columns))
+    suffix = ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ""
+    cursor.executemany(
+        f"{ops.insert_statement(on_conflict=on_conflict)} {ops.quote_name(model._meta.db_table)} "
+        f"({', '.join(map(ops.quote_name, columns))}) VALUES ({placeholders}) {suffix}".rstrip(),
+        values,
+    )
+
+
+def write_raw(rows: Rows, *, using: str = "default") -> None:
+    """Insert ``rows`` into empty tables, one ``executemany`` per table: the sandbox's datasets."""
     connection = connections[using]
-    quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for model, attr in TABLE_ROWS.items():
-            columns = COLUMNS[model]
-            fields = [model._meta.get_field(c.removesuffix("_id")) for c in columns]
-            adapt = [
-                connection.ops.adapt_datetimefield_value if isinstance(f, models.DateTimeField) else None
-                for f in fields
-            ]
-            values = [
-                tuple(v if a is None else a(v) for v, a in zip(row, adapt, strict=True))
-                for row in getattr(rows, attr)
-            ]
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {quote(model._meta.db_table)} "
-                f"({', '.join(map(quote, columns))}) VALUES ({placeholders})",
-                values,
-            )
+            _insert(cursor, model, getattr(rows, attr), connection)

@@ -137,8 +137,9 @@ def run(job_id: int) -> ResetJob:
             chosen = load_preset(job.preset)
             job.size, job.seed = chosen.size, chosen.seed
         report("building the sandbox copy", 0)
-        runner.prepare(DatasetRef(job.size, job.seed))
-        dataset: Dataset = seed.seed(job.size, job.seed, on_progress=report)
+        with seed.generating_once():  # the same rows for the sandbox's copy and the app's database
+            runner.prepare(DatasetRef(job.size, job.seed))
+            dataset: Dataset = seed.seed(job.size, job.seed, on_progress=report)
     except Exception as exc:  # every failure is reported on the job; the old data stays live
         job.status, job.error = ResetJob.Status.FAILED, f"{type(exc).__name__}: {exc}"
     else:

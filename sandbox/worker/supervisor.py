@@ -802,12 +802,28 @@ def watch(
         pass
     finally:
         kid.kill()  # it has finished, or it must stop now
+        _drain(kid.stdout, stdout, limits.output_bytes)
         kid.close()
         if not outcome.done:  # how it ended is the run's error; else its memory goes while the answer does
             outcome.status = zygote.status(kid.pid)
     outcome.truncated = len(stdout) > limits.output_bytes
     outcome.stdout = bytes(stdout[: limits.output_bytes])
     return outcome
+
+
+def _drain(fd: int, into: bytearray, limit: int) -> None:
+    """What a stopped child had already written: its output is shown whatever stopped it.
+
+    The loop may stop a child (garbage on its channel, the clock) in the same poll that
+    had its last output ready; that output is in the pipe still, and is read here.
+    """
+    with contextlib.suppress(OSError):
+        os.set_blocking(fd, False)
+        while len(into) <= limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            into += chunk
 
 
 def _serve(

@@ -174,3 +174,12 @@ def test_every_size_has_the_rows_both_branches_of_an_exercise_need(size: str, se
     answers = {(author in has_draft, author in has_comment) for author in first_fifteen}
     assert {(True, True), (False, False)} <= answers
     assert published
+
+
+def test_within_generating_once_a_dataset_is_generated_once() -> None:
+    with seed.generating_once():
+        first = seed.generate("tiny", 3)
+        assert seed.generate("tiny", 3) is first
+        assert seed.generate("tiny", 4) is not first
+    again = seed.generate("tiny", 3)
+    assert again is not first and again.counts() == first.counts()
