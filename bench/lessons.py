@@ -26,6 +26,9 @@ JUDGED = "large"
 ROUNDS = 7
 REPEAT = 3
 FASTER = 1.2
+# Two runs of this section on an idle machine put one comparison's ratio up to 0.2 apart:
+# within FASTER x (1 +/- NOISE) a lesson may say either (a tradeoff, or none).
+NOISE = 0.1
 FIGURES = Path(__file__).resolve().parent / "lessons.json"
 
 
@@ -40,6 +43,19 @@ def _walls(bad_code: str, good_code: str, size: str) -> tuple[Stats, Stats, tupl
             counts[index] = result.query_count
             walls.append(result.wall_ms.median / 1000)
     return Stats(tuple(samples[0])), Stats(tuple(samples[1])), (counts[0], counts[1])
+
+
+def _verdict(ratio: float, *, said: bool) -> str:
+    """What the page must say of a good variant ``ratio`` times as fast on JUDGED."""
+    if FASTER * (1 - NOISE) <= ratio < FASTER * (1 + NOISE):
+        return f"within ±{NOISE:.0%} of {FASTER:g}×: either reading holds ✅"
+    faster = ratio >= FASTER
+    return (
+        "faster ✅" if faster and not said
+        else "tradeoff declared ✅" if said and not faster
+        else "faster, yet a tradeoff is declared ❌" if faster
+        else "not faster, no tradeoff declared ❌"
+    )  # fmt: skip
 
 
 def run(only: frozenset[str] = frozenset()) -> str:
@@ -68,16 +84,10 @@ def run(only: frozenset[str] = frozenset()) -> str:
                     report.figure(good, "ms"),
                     report.single(ratio, "×"),
                 ]
-            faster = figures[key][JUDGED] >= FASTER
-            said = comparison.tradeoff is not None
-            verdict = (
-                "faster ✅" if faster and not said
-                else "tradeoff declared ✅" if said and not faster
-                else "faster, yet a tradeoff is declared ❌" if faster
-                else "not faster, no tradeoff declared ❌"
-            )  # fmt: skip
+            verdict = _verdict(figures[key][JUDGED], said=comparison.tradeoff is not None)
             rows.append([key, *cells, verdict])
-    FIGURES.write_text(json.dumps({"faster": FASTER, "judged": JUDGED, "ratios": figures}, indent=1) + "\n")
+    summary = {"faster": FASTER, "noise": NOISE, "judged": JUDGED, "ratios": figures}
+    FIGURES.write_text(json.dumps(summary, indent=1) + "\n")
     headers = ["comparison"] + [
         f"{what} ({size})" for size in BENCH_SIZES for what in ("queries", "bad wall", "good wall", "bad / good")
     ] + [f"good ≥ {FASTER:g}× faster on {JUDGED}"]  # fmt: skip
@@ -85,7 +95,8 @@ def run(only: frozenset[str] = frozenset()) -> str:
         "## 5. Lessons: is every good variant faster?\n\n"
         f"Every comparison whose blocks do not raise on purpose, {ROUNDS} rounds of (bad, good), each "
         f"sample the median of {REPEAT} runs by the supervisor's clock. A good variant under {FASTER:g}× "
-        f"faster on `{JUDGED}` must declare its tradeoff; the figures go to `bench/lessons.json`, "
+        f"faster on `{JUDGED}` must declare its tradeoff (within ±{NOISE:.0%} of {FASTER:g}×, the spread "
+        "between two runs of this section, either reading holds); the figures go to `bench/lessons.json`, "
         "which `tests/lessons/test_truth.py` holds the lessons to."
     )
     return f"{intro}\n\n{report.table(headers, rows)}"
