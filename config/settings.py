@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.DatabaseOutageMiddleware",
-    "core.errors.JsonApiErrorsMiddleware",
+    "core.errors.ErrorAnswersMiddleware",
 ]
 
 # The toolbar is a development aid; tests and production never load it.

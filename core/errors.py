@@ -17,6 +17,7 @@ MESSAGES = {
     400: "The request could not be understood.",
     403: "You do not have access to this page.",
     404: "There is no page at this address.",
+    405: "This address answers a form or a button on its page, not a visit: go back to the page and use it there.",
     500: "Something went wrong on our side; it has been logged.",
 }
 
@@ -70,11 +71,12 @@ def csrf_failure(request: HttpRequest, reason: str = "", **kwargs: Any) -> HttpR
     return _answer(request, 403, detail)
 
 
-class JsonApiErrorsMiddleware:
-    """Every error the JSON API answers is JSON: a 405 from ``require_POST`` included.
+class ErrorAnswersMiddleware:
+    """Every error answer speaks the asker's language, even those no view wrote.
 
-    Views under ``/api/`` write their own JSON errors; this catches the rest (Django's
-    own 405, a plain-text answer), keeping the status and headers such as Allow.
+    Django's own 405 (``require_POST``) has an empty body: under ``/api/`` it becomes
+    JSON (a plain-text answer too, keeping its words), keeping the status and headers
+    such as Allow; for a person visiting a button's address it becomes the site's page.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -82,11 +84,20 @@ class JsonApiErrorsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         response = self.get_response(request)
-        if (
-            not request.path.startswith("/api/")
-            or response.status_code < 400
-            or response.get("Content-Type", "").startswith("application/json")
-        ):
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if not wants_json(request):
+            empty = not getattr(response, "content", b"x")
+            if empty and response.status_code in MESSAGES:
+                page = render(
+                    request,
+                    "error.html",
+                    {"status": response.status_code, "message": MESSAGES[response.status_code]},
+                    status=response.status_code,
+                )
+                if response.has_header("Allow"):
+                    page["Allow"] = response["Allow"]
+                return page
             return response
         text = getattr(response, "content", b"").decode(errors="replace").strip()
         plain = response.get("Content-Type", "").startswith("text/plain") and 0 < len(text) <= 300

@@ -65,6 +65,7 @@ def test_a_wrong_method_on_the_api_is_refused_in_json_with_allow(db: None, clien
     assert response.json() == {"error": "GET is not allowed here; use POST."}
 
 
-def test_a_wrong_method_on_a_page_stays_a_page(db: None, client: Client) -> None:
+def test_visiting_a_buttons_address_gets_the_sites_page_that_says_why(db: None, client: Client) -> None:
     response = client.get("/playground/run")
-    assert response.status_code == 405 and not response["Content-Type"].startswith("application/json")
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert "Nothing to see at this address" in response.text and "Query<b>Lab</b>" in response.text
