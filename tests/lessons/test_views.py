@@ -1,5 +1,6 @@
 """The lesson pages' own promises, through real requests."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,9 @@ def test_measuring_after_a_reset_makes_the_first_scale_it_instant(db: None) -> N
     assert runs.measure_all(1, only=frozenset({"n-plus-one"})) == len(loader.get("n-plus-one").comparisons)
     assert runs.measure_all(1, only=frozenset({"n-plus-one"})) == 0  # kept: nothing to measure again
     assert Client().post("/lessons/n-plus-one/scale/counts/").context["scaled"].shared
+
+
+def test_a_fresh_measurement_says_now(db: None) -> None:
+    seed.seed("tiny", 1)
+    page = Client().post("/lessons/n-plus-one/run/authors/", {"size": "small", "latency": "0"}).text
+    assert re.search(r"Measured <time datetime=\"[^\"]+\">now</time>\s+on small", page)
