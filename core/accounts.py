@@ -2,7 +2,7 @@
 
 Signing up or in keeps what the learner did before in this browser: the
 ``user_logged_in`` signal moves the session's progress and drafts to the
-account (``sandbox.progress.adopt``).
+account (``exercises.progress.adopt``).
 """
 
 from django.contrib.auth import login

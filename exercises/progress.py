@@ -41,15 +41,15 @@ def _records(request: HttpRequest) -> QuerySet[Progress]:
 
 
 def _entry(request: HttpRequest, exercise: Exercise) -> Progress:
-    owner = {"user": request.user} if request.user.is_authenticated else {"user": None}
-    lookup = {**owner, "exercise": exercise.slug}
-    if owner["user"] is None:
-        lookup["session_key"] = _learner_key(request)
+    """The learner's record on ``exercise``, created on first use."""
+    key = _learner_key(request)
+    if request.user.is_authenticated:
+        lookup: dict[str, object] = {"user": request.user, "exercise": exercise.slug}
+    else:
+        lookup = {"user": None, "session_key": key, "exercise": exercise.slug}
     try:
         with transaction.atomic():
-            entry, _ = Progress.objects.get_or_create(
-                **lookup, defaults={"session_key": _learner_key(request)}
-            )
+            entry, _ = Progress.objects.get_or_create(**lookup, defaults={"session_key": key})
     except IntegrityError:  # two requests of one learner created it at once
         entry = Progress.objects.get(**lookup)
     return entry
