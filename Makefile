@@ -35,8 +35,11 @@ setup: $(SYNCED)
 	@$(PY) manage.py seed_blog --if-empty
 
 # The task worker runs instructors' resets outside any request; it stops with the server.
+# Each start queues it a warm-up (exercises/warm.py): the datasets learners can reach are
+# built and the lessons' Scale it measured before a class needs them.
 TASKS := manage.py db_worker --queue-name '*' --interval 0.5
 run: setup
+	@$(PY) manage.py warm --enqueue
 	@$(PY) $(TASKS) & tasks=$$!; \
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
@@ -51,6 +54,7 @@ serve: $(SYNCED)
 	@$(PROD) manage.py migrate --noinput -v 0
 	@$(PROD) manage.py collectstatic --noinput -v 0
 	@$(PROD) manage.py seed_blog --if-empty
+	@$(PROD) manage.py warm --enqueue
 	@$(PROD) $(TASKS) & tasks=$$!; \
 	trap 'kill $$tasks 2>/dev/null' EXIT INT TERM; \
 	DJANGO_ENV=production $(VENV)/bin/gunicorn config.wsgi --bind $${BIND:-127.0.0.1:$(PORT)} \

@@ -1,10 +1,41 @@
-"""A class of learners for Locust: browse a lesson, run a comparison, submit, poll the dataset."""
+"""A class of learners for Locust: browse a lesson, run a comparison, submit, poll the dataset.
+
+With ``QUERYLAB_TIMING_OUT`` set, each answer's Server-Timing header (core/timing.py) is
+added up per endpoint and written there as JSON when the run ends: where the time went.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+from collections import defaultdict
+from typing import Any
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
+
+# endpoint -> figure (sandbox, db, template, cpu, total) -> sum of ms; "n" counts answers.
+_spent: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+
+@events.request.add_listener
+def _add_server_timing(name: str, response: Any = None, **kwargs: Any) -> None:
+    header = response.headers.get("Server-Timing", "") if response is not None else ""
+    if not header:
+        return
+    figures = _spent[name]
+    figures["n"] += 1
+    for item in header.split(","):
+        label, _, ms = item.strip().partition(";dur=")
+        figures[label] += float(ms or 0)
+
+
+@events.quitting.add_listener
+def _write_server_timing(**kwargs: Any) -> None:
+    if path := os.environ.get("QUERYLAB_TIMING_OUT"):
+        with open(path, "w") as out:
+            json.dump(_spent, out)
+
 
 LESSONS = ["n-plus-one", "select-related", "prefetch-related", "annotate", "only-defer"]
 SOLUTION = """\

@@ -8,6 +8,7 @@ hard-coded answer matches the visible run and fails the hidden one.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -202,10 +203,13 @@ def grade(
     hidden = hidden or hidden_dataset(visible)
     explain = exercise.needs_plans
     # Both datasets at once: the hidden run (the larger one) starts first, in a thread of its
-    # own, and the visible one runs here meanwhile; each in its own confined child.
+    # own (in this request's context, so its time is the request's), and the visible one
+    # runs here meanwhile; each in its own confined child.
     with ThreadPoolExecutor(max_workers=1) as pool:
         hidden_run = pool.submit(
-            _run, RunRequest(code, dataset=hidden, probe=exercise.probe, explain=explain)
+            contextvars.copy_context().run,
+            _run,
+            RunRequest(code, dataset=hidden, probe=exercise.probe, explain=explain),
         )
         seen = runner.run(RunRequest(code, dataset=visible, probe=exercise.probe, explain=explain))
         unseen = hidden_run.result()

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
+from django.dispatch import Signal
 
 from sandbox import analysis, datasets, pg
 from sandbox.contract import DatasetRef, RunRequest, RunResult
@@ -38,6 +39,9 @@ START_SECONDS = 60
 DYING_SECONDS = 2.0
 BUSY = "The sandbox is busy with other runs; retry in a moment."
 T = TypeVar("T")
+# Sent after every run, with ``started`` and ``ended`` (``time.perf_counter()``): the
+# time a caller waited for the sandbox (core.timing adds it to the request's Server-Timing).
+ran = Signal()
 
 
 class WorkerUnavailable(Exception):
@@ -335,6 +339,7 @@ def run(request: RunRequest) -> RunResult:
         },
         {"probe": request.probe, "explain": request.explain},
     ]
+    started = time.perf_counter()
     try:
         datasets.ensure_cached(dataset)
         timeout = limits.queue_seconds + request.repeat * (limits.wall_seconds + 10) + 120
@@ -343,6 +348,8 @@ def run(request: RunRequest) -> RunResult:
         return RunResult.failure(
             "internal", f"The sandbox stopped unexpectedly ({exc}). Run it again.", dataset
         )
+    finally:
+        ran.send(run, started=started, ended=time.perf_counter())
     if "result" not in response:  # the worker could not even start the run: busy, or broken
         error = response.get("error") or {"kind": "internal", "message": "No answer."}
         return RunResult.failure(error.get("kind", "internal"), error.get("message", "No answer."), dataset)
