@@ -39,16 +39,19 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def worker_seconds() -> float | None:
-    """CPU time of the worker this process started (bubblewrap included); None if it did not start one."""
-    process = runner.worker().process
-    if process is None:
-        return None
+def tree_seconds(root: int) -> float:
+    """CPU time of ``root`` and every process under it, finished ones that were reaped included."""
     ticks = 0
-    for pid in _descendants(process.pid):
+    for pid in _descendants(root):
         fields = _fields(pid)
         ticks += sum(int(t) for t in fields[_TIMES]) if fields else 0
     return ticks / TICKS
+
+
+def worker_seconds() -> float | None:
+    """CPU time of the worker this process started (bubblewrap included); None if it did not start one."""
+    process = runner.worker().process
+    return None if process is None else tree_seconds(process.pid)
 
 
 def client_seconds() -> float:

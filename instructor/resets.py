@@ -25,7 +25,7 @@ from django.utils import timezone
 from blog import seed
 from blog.models import Dataset
 from instructor.models import ResetJob
-from sandbox import runner
+from sandbox import datasets, runner
 from sandbox.contract import DatasetRef
 
 
@@ -137,9 +137,12 @@ def run(job_id: int) -> ResetJob:
             chosen = load_preset(job.preset)
             job.size, job.seed = chosen.size, chosen.seed
         report("building the sandbox copy", 0)
-        with seed.generating_once():  # the same rows for the sandbox's copy and the app's database
-            runner.prepare(DatasetRef(job.size, job.seed))
-            dataset: Dataset = seed.seed(job.size, job.seed, on_progress=report)
+        chosen_dataset = DatasetRef(job.size, job.seed)
+        with seed.generating_once():  # generated once, should the app's tables not copy the sandbox's
+            runner.prepare(chosen_dataset)
+            # The app's tables filled from the sandbox's copy, inside the database.
+            copy = datasets.copy_of(chosen_dataset)
+            dataset: Dataset = seed.seed(job.size, job.seed, on_progress=report, copy=copy)
     except Exception as exc:  # every failure is reported on the job; the old data stays live
         job.status, job.error = ResetJob.Status.FAILED, f"{type(exc).__name__}: {exc}"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -146,34 +147,79 @@ def _keepable(results: list[RunResult]) -> bool:
     return all(r.error is None or r.error.kind == "exception" for r in results)
 
 
+# One measurement at a time per key: learners who ask meanwhile wait for it (a class that
+# opens the same lesson at once would otherwise measure it once each, all at the same time).
+MEASURING_SECONDS = 180  # how long a measurement holds the others off, should its process die
+WAIT_POLL_SECONDS = 0.1
+
+
+def _wait_for_another() -> None:
+    """Another process (or thread) is measuring what this one wants: look again in a moment."""
+    time.sleep(WAIT_POLL_SECONDS)
+
+
+def _shared[T: (ComparisonRun, Scaled)](
+    kind: type[T],
+    key: str | None,
+    measure: Callable[[], T],
+    key_of: Callable[[T], str],
+    results_of: Callable[[T], list[RunResult]],
+    *,
+    again: bool,
+) -> T:
+    """What ``key`` keeps, else ``measure()`` once for everyone asking, kept under ``key_of(fresh)``.
+
+    ``key`` is None when the dataset is not prepared yet (its digest is not known);
+    ``again`` measures afresh whatever is kept.
+    """
+    measuring = f"{key}:measuring"
+    holding = False
+    while key and not again:
+        kept = cache.get(key)
+        if isinstance(kept, kind):
+            return replace(kept, shared=True)
+        holding = cache.add(measuring, True, MEASURING_SECONDS)
+        if holding:
+            break
+        _wait_for_another()
+    try:
+        fresh = measure()
+        if _keepable(results_of(fresh)):
+            cache.set(key_of(fresh), fresh, KEPT_SECONDS)
+    finally:
+        if holding:
+            cache.delete(measuring)
+    return fresh
+
+
 def shared_compare(
     comparison: Comparison, *, size: str, latency_ms: int, seed: int, again: bool = False
 ) -> ComparisonRun:
     """``compare``, measured once per dataset and shared; ``again`` measures afresh (and shares that)."""
     digest = datasets.prepared_digest(DatasetRef(size, seed))
-    if digest and not again:
-        kept = cache.get(_key("compare", comparison, digest, size, latency_ms))
-        if isinstance(kept, ComparisonRun):
-            return replace(kept, comparison=comparison, shared=True)
-    fresh = compare(comparison, size=size, latency_ms=latency_ms, seed=seed)
-    if _keepable([fresh.bad, fresh.good]):
-        key = _key("compare", comparison, str(fresh.bad.dataset["digest"]), size, latency_ms)
-        cache.set(key, fresh, KEPT_SECONDS)
-    return fresh
+    kept = _shared(
+        ComparisonRun,
+        _key("compare", comparison, digest, size, latency_ms) if digest else None,
+        lambda: compare(comparison, size=size, latency_ms=latency_ms, seed=seed),
+        lambda fresh: _key("compare", comparison, str(fresh.bad.dataset["digest"]), size, latency_ms),
+        lambda fresh: [fresh.bad, fresh.good],
+        again=again,
+    )
+    return replace(kept, comparison=comparison)
 
 
 def shared_scale(comparison: Comparison, *, seed: int, again: bool = False) -> Scaled:
     """``scale``, measured once per live seed and shared, like ``shared_compare``."""
     digests = [datasets.prepared_digest(DatasetRef(size, seed)) for size in SCALE_SIZES]
-    if all(digests) and not again:
-        kept = cache.get(_key("scale", comparison, "-".join(d or "" for d in digests)))
-        if isinstance(kept, Scaled):
-            return replace(kept, comparison=comparison, shared=True)
-    fresh = scale(comparison, seed=seed)
-    if _keepable(fresh.bad + fresh.good):
-        digest = "-".join(str(r.dataset["digest"]) for r in fresh.bad)
-        cache.set(_key("scale", comparison, digest), fresh, KEPT_SECONDS)
-    return fresh
+    kept = _shared(
+        Scaled,
+        _key("scale", comparison, "-".join(d or "" for d in digests)) if all(digests) else None,
+        lambda: scale(comparison, seed=seed),
+        lambda fresh: _key("scale", comparison, "-".join(str(r.dataset["digest"]) for r in fresh.bad)),
+        lambda fresh: fresh.bad + fresh.good,
+        again=again,
+    )
+    return replace(kept, comparison=comparison)
 
 
 def measure_all(seed: int, *, only: frozenset[str] = frozenset()) -> int:

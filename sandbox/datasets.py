@@ -72,6 +72,27 @@ def ensure(dataset: DatasetRef) -> str:
         return prepared_digest(dataset) or _build(dataset)
 
 
+def copy_of(dataset: DatasetRef) -> seed.Copy | None:
+    """Where the app's database can copy ``dataset``'s rows from, once it is prepared."""
+    digest = prepared_digest(dataset)
+    if digest is None:
+        return None
+    if pg.enabled():
+        return seed.Copy(digest, schema=pg.schema_name(dataset.size, dataset.seed))
+    return seed.Copy(digest, sqlite_file=str(directory() / f"{dataset.key()}.sqlite3"))
+
+
+def discard(dataset: DatasetRef) -> None:
+    """Remove ``dataset``'s prepared copy (a benchmark's throwaway); the next ``ensure`` builds it again."""
+    with _lock:
+        _ready.discard(dataset)
+    if pg.enabled():
+        pg.drop_dataset(dataset.size, dataset.seed)
+        return
+    for path in directory().glob(f"{dataset.key()}.*"):
+        path.unlink(missing_ok=True)
+
+
 def ensure_cached(dataset: DatasetRef) -> None:
     """``ensure()``, asked of the disk only the first time in this process."""
     if dataset in _ready:
@@ -95,9 +116,13 @@ def _build(dataset: DatasetRef) -> str:
         with connection.schema_editor() as editor:
             for model in pg.MODELS:
                 editor.create_model(model)
+        rows = seed.generate(dataset.size, dataset.seed)
+        with connection.cursor() as cursor:  # a file that becomes the dataset only once whole
+            cursor.execute("PRAGMA journal_mode = OFF")
+            cursor.execute("PRAGMA synchronous = OFF")
         with transaction.atomic(using=alias):
-            seed.write_raw(seed.generate(dataset.size, dataset.seed), using=alias)
-        digest = seed.dataset_digest(using=alias)
+            seed.write_raw(rows, using=alias)
+        digest = seed.rows_digest(rows)
         connection.close()
     finally:
         del connections[alias]

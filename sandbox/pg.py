@@ -99,6 +99,11 @@ def prepared_digest(size: str, seed_value: int) -> str | None:
     return row[0] if row and row[0] else None
 
 
+def drop_dataset(size: str, seed_value: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {schema_name(size, seed_value)} CASCADE")
+
+
 def ensure_dataset(size: str, seed_value: int) -> str:
     """Build the (size, seed) schema once (any node may ask; one builds) and return its digest."""
     existing = prepared_digest(size, seed_value)
@@ -119,11 +124,12 @@ def ensure_dataset(size: str, seed_value: int) -> str:
         with connection.schema_editor() as editor:
             for model in MODELS:
                 editor.create_model(model)
-        seed.write_raw(seed.generate(size, seed_value))
+        rows = seed.generate(size, seed_value)
+        seed.write_raw(rows)
         with connection.cursor() as cursor:
             for sql in connection.ops.sequence_reset_sql(no_style(), list(seed.TABLE_ROWS)):
                 cursor.execute(sql)
-        digest = seed.dataset_digest()
+        digest = seed.rows_digest(rows)
         with connection.cursor() as cursor:
             for table_model in seed.TABLE_ROWS:
                 table = connection.ops.quote_name(table_model._meta.db_table)

@@ -1,6 +1,7 @@
 """The lesson pages' own promises, through real requests."""
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,43 @@ def test_a_fresh_measurement_says_now(db: None) -> None:
     seed.seed("tiny", 1)
     page = Client().post("/lessons/n-plus-one/run/authors/", {"size": "small", "latency": "0"}).text
     assert re.search(r"Measured <time datetime=\"[^\"]+\">now</time>\s+on small", page)
+
+
+def test_learners_asking_at_once_share_one_measurement(monkeypatch: Any) -> None:
+    """The second asks while the first measures: it waits for that measurement instead of its own."""
+    comparison = loader.get("n-plus-one").comparison("authors")
+    datasets.ensure(DatasetRef("small", 1))
+    measuring, waiting, go = threading.Event(), threading.Event(), threading.Event()
+    measured: list[str] = []
+    real_compare, real_wait = runs.compare, runs._wait_for_another
+
+    def held_compare(*args: Any, **kwargs: Any) -> runs.ComparisonRun:
+        measured.append(threading.current_thread().name)
+        measuring.set()
+        assert go.wait(60)
+        return real_compare(*args, **kwargs)
+
+    def observed_wait() -> None:
+        waiting.set()
+        real_wait()
+
+    monkeypatch.setattr(runs, "compare", held_compare)
+    monkeypatch.setattr(runs, "_wait_for_another", observed_wait)
+    results: dict[str, runs.ComparisonRun] = {}
+
+    def learner() -> None:
+        name = threading.current_thread().name
+        results[name] = runs.shared_compare(comparison, size="small", latency_ms=0, seed=1, again=False)
+
+    first = threading.Thread(target=learner, name="first")
+    first.start()
+    assert measuring.wait(60)
+    second = threading.Thread(target=learner, name="second")
+    second.start()
+    assert waiting.wait(60)  # the second is waiting on the first's measurement
+    go.set()
+    first.join(120)
+    second.join(120)
+    assert measured == ["first"]
+    assert not results["first"].shared and results["second"].shared
+    assert results["second"].bad.query_count == results["first"].bad.query_count
