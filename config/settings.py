@@ -209,10 +209,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 # A Server-Timing header on every answer (core/timing.py): sandbox, database, templates, CPU.
 QUERYLAB_SERVER_TIMING = os.environ.get("QUERYLAB_SERVER_TIMING", "1" if DEBUG else "0") == "1"
-# After an instructor's reset, the task worker measures every lesson's Scale it on the new
-# rows (lessons/tasks.py), so that no learner waits for it. Tests measure what they need.
-# Each start of `make run` or `make serve` queues a warm-up (exercises/warm.py); 0 skips it.
+# Each start of `make run` or `make serve` queues a warm-up (exercises/warm.py): every dataset
+# learners can reach built, every lesson's Scale it measured; 0 skips it.
 QUERYLAB_WARM_UP = os.environ.get("QUERYLAB_WARM_UP", "1") == "1"
+# After an instructor's reset, the same warm-up on the new seed, so that no learner waits for
+# it. Tests measure what they need.
 QUERYLAB_MEASURE_AFTER_RESET = os.environ.get("QUERYLAB_MEASURE_AFTER_RESET", "0" if TESTING else "1") == "1"
 
 # Per-client (session, else address) limits: (requests, seconds). See core/throttle.py.

@@ -1,7 +1,7 @@
 """Ready for a class before it arrives: the datasets every page and grade needs, and Scale it.
 
-A first start (``make run`` or ``make serve``) queues ``warm`` for the task worker, so
-the server answers at once while the worker builds, in the background:
+Each start (``make run`` or ``make serve``) and each instructor's reset queue ``warm`` for
+the task worker, so the server answers at once while the worker builds, in the background:
 
 * every dataset a learner can reach on the live seed: each size a lesson offers or
   scales over, and the hidden dataset grades run on (``large`` takes seconds to build,
@@ -9,7 +9,8 @@ the server answers at once while the worker builds, in the background:
 * every lesson's Scale it on those datasets (``lessons.runs.measure_all``), so its first
   view is instant; comparisons already measured on the same rows are not measured again.
 
-An instructor's reset measures afresh too (``instructor.resets``): new rows, new figures.
+After a reset the live seed is the new one: its rows are new, and so are its figures. With
+every size of the live seed built, resizing within it only copies rows (bench section 6).
 """
 
 from __future__ import annotations

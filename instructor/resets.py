@@ -150,8 +150,9 @@ def run(job_id: int) -> ResetJob:
     job.finished_at, job.active = timezone.now(), None
     job.save()
     if job.status == ResetJob.Status.SUCCEEDED and settings.QUERYLAB_MEASURE_AFTER_RESET:
-        # The lessons' Scale it on the new rows, measured now rather than by the first learner.
-        from lessons.tasks import measure_lessons
+        # The new seed's other sizes and hidden dataset built, and the lessons' Scale it measured
+        # on its rows, now rather than when the first learner asks (exercises/warm.py).
+        from exercises.tasks import warm_up
 
-        measure_lessons.enqueue(job.seed)
+        warm_up.enqueue()
     return job

@@ -246,14 +246,13 @@ def test_the_real_task_worker_command_runs_a_queued_reset(tmp_path: Path) -> Non
     assert status.stdout.strip().splitlines()[-1] == "succeeded small 8", status.stderr
 
 
-def test_a_reset_that_succeeds_queues_the_lessons_measurement_on_its_rows(
-    staff_client: Client, settings: Any
-) -> None:
+def test_a_reset_that_succeeds_queues_the_warm_up_of_its_seed(staff_client: Client, settings: Any) -> None:
     from django_tasks_db.models import DBTaskResult
 
     settings.QUERYLAB_MEASURE_AFTER_RESET = True
     seed.seed("tiny", 1)
     job = resets.run(resets.start(None, size="tiny", seed_value=3).pk)
     assert job.status == "succeeded"
-    queued = DBTaskResult.objects.filter(task_path="lessons.tasks.measure_lessons")
-    assert [task.args_kwargs["args"] for task in queued] == [[3]]
+    queued = DBTaskResult.objects.filter(task_path="exercises.tasks.warm_up")
+    assert queued.count() == 1  # it warms the live seed: the one just reset to
+    assert seed.live_dataset() == job.result
