@@ -48,6 +48,18 @@ def tree_seconds(root: int) -> float:
     return ticks / TICKS
 
 
+def tree_pss_mb(root: int) -> float:
+    """Memory of ``root`` and every process under it, each shared page split among its sharers (PSS)."""
+    kib = 0
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                kib += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return kib / 1024
+
+
 def worker_seconds() -> float | None:
     """CPU time of the worker this process started (bubblewrap included); None if it did not start one."""
     process = runner.worker().process

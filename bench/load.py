@@ -51,6 +51,7 @@ class Measured:
     spent: dict[str, dict[str, float]]  # endpoint -> Server-Timing figure -> sum of ms ("n": answers)
     node_cpu: float
     locust_cpu: float
+    node_mb: float
     before: str
     after: str
 
@@ -126,7 +127,7 @@ def _locust(hosts: list[str], users: int, prefix: Path) -> tuple[Measured, float
             for name, figures in json.load(timing).items():
                 for figure, ms in figures.items():
                     spent[name][figure] += ms
-    measured = Measured("", users, stats, failures, spent, 0.0, locust_cpu, "", "")
+    measured = Measured("", users, stats, failures, spent, 0.0, locust_cpu, 0.0, "", "")
     return measured, locust_cpu
 
 
@@ -144,6 +145,7 @@ def _measure(label: str, envs: list[dict[str, str]], users: int, work: Path) -> 
         cpu_before = _node_cpu(urls)
         measured, _ = _locust(urls, users, work / f"{label.replace(' ', '-')}-{users}")
         measured.node_cpu = _node_cpu(urls) - cpu_before
+        measured.node_mb = sum(cpu.tree_pss_mb(_master(url)) for url in urls)
         measured.label, measured.before, measured.after = label, before, _digest(urls[-1])
     return measured
 
@@ -211,6 +213,7 @@ def _cpu_row(m: Measured) -> list[str]:
         f"{m.node_cpu:.1f} s",
         report.single(m.node_cpu / requests, "ms") if requests else "—",
         f"{m.node_cpu / SECONDS:.2f}",
+        f"{m.node_mb:.0f} MB",
         f"{m.locust_cpu:.1f} s",
     ]
 
@@ -264,7 +267,15 @@ def run() -> str:
         [line for m in measured for line in _time_rows(m)],
     )
     spent = report.table(
-        ["setup", "requests", "node CPU", "CPU / request", "cores busy (of 2)", "Locust's CPU"],
+        [
+            "setup",
+            "requests",
+            "node CPU",
+            "CPU / request",
+            "cores busy (of 2)",
+            "memory (PSS)",
+            "Locust's CPU",
+        ],
         [_cpu_row(m) for m in measured],
     )
     stepping = report.table(
@@ -282,7 +293,8 @@ def run() -> str:
                 "rendering, *other* the rest of the request (queueing in gunicorn's threads is not in it); "
                 "*web CPU* is the request thread's own CPU in the web process.",
                 where,
-                "CPU: everything each node ran over the run, sandbox included.",
+                "CPU: everything each node ran over the run, sandbox included; memory: the nodes' process "
+                "trees at the end of the run, each shared page split among the processes sharing it (PSS).",
                 spent,
                 f"The largest class one node holds at every p95 ≤ 1 s, stepping the learners: {largest}.",
                 stepping,

@@ -82,7 +82,6 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.DatabaseOutageMiddleware",
-    "core.timing.ServerTimingMiddleware",
     "core.errors.ErrorAnswersMiddleware",
 ]
 
@@ -100,6 +99,9 @@ if DEBUG_TOOLBAR:
         # Folded to its handle until opened: open, it covers the lesson's query panels.
         "SHOW_COLLAPSED": True,
     }
+
+# Outermost: it times every other middleware too, and keeps the toolbar's Server-Timing entries.
+MIDDLEWARE.insert(0, "core.timing.ServerTimingMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

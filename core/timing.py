@@ -105,7 +105,8 @@ class ServerTimingMiddleware:
         figures = {kind: spans.ms(kind) for kind in KINDS}
         figures["cpu"] = (time.thread_time() - cpu) * 1000
         figures["total"] = (time.perf_counter() - started) * 1000
-        response["Server-Timing"] = ", ".join(f"{name};dur={ms:.1f}" for name, ms in figures.items())
+        ours = ", ".join(f"{name};dur={ms:.1f}" for name, ms in figures.items())
+        response["Server-Timing"] = ", ".join(filter(None, [ours, response.get("Server-Timing")]))
         return response
 
 

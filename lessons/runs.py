@@ -33,6 +33,13 @@ class ComparisonRun:
     shared: bool = False  # served from an earlier measurement, not run for this request
 
     @property
+    def key(self) -> str:
+        """What was measured: the code, the dataset's rows and the latency (``measured_at`` tells when)."""
+        return _key(
+            "compare", self.comparison, str(self.bad.dataset.get("digest", "")), self.size, self.latency_ms
+        )
+
+    @property
     def speedup(self) -> float | None:
         bad, good = self.bad.wall_ms.median, self.good.wall_ms.median
         if self.bad.error or self.good.error or not good:

@@ -112,3 +112,21 @@ def test_learners_asking_at_once_share_one_measurement(monkeypatch: Any) -> None
     assert measured == ["first"]
     assert not results["first"].shared and results["second"].shared
     assert results["second"].bad.query_count == results["first"].bad.query_count
+
+
+def test_kept_panels_never_stand_in_for_a_new_measurement(db: None) -> None:
+    """The panels are rendered once per measurement: Run again shows its own figures."""
+    from core.templatetags.query_panel import ms
+
+    seed.seed("tiny", 1)
+    url = "/lessons/n-plus-one/run/authors/"
+    client = Client()
+    shown = []
+    for data in ({"size": "small", "latency": "0"}, {"size": "small", "latency": "0", "again": "1"}):
+        response = client.post(url, data, headers={"HX-Request": "true"})
+        outcome = response.context["outcome"]
+        for result in (outcome.bad, outcome.good):
+            median = f'title="median of {result.wall_ms.n} runs">{ms(result.wall_ms.median)} ms'
+            assert median in response.text
+        shown.append(outcome.measured_at)
+    assert shown[0] != shown[1]
