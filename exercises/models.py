@@ -59,6 +59,8 @@ class Snippet(models.Model):
     code = models.TextField()
     result = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # The learner's own model classes, if any (last: the name hides the module below it).
+    models = models.TextField(blank=True, default="")
 
     class Meta:
         db_table = "sandbox_snippet"  # as Progress: the table the sandbox app created

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from markdown_it import MarkdownIt
 
-from core import throttle
+from core import erd, throttle
 from core.requests import HtmxHttpRequest
 from exercises import catalog, grading, progress
 from exercises.models import Snippet
@@ -36,7 +36,16 @@ def _json_code(request: HttpRequest) -> dict[str, Any] | JsonResponse:
         return JsonResponse({"error": 'Send a JSON object with a "code" string.'}, status=400)
     if len(payload["code"].encode()) > LIMITS.code_bytes:
         return JsonResponse({"error": f"The code is over {LIMITS.code_bytes // 1024} KB."}, status=400)
+    if not isinstance(payload.get("models", ""), str):
+        return JsonResponse(
+            {"error": '"models", when sent, is the source of model classes: a string.'}, status=400
+        )
     return payload
+
+
+def _diagram(result: RunResult) -> str:
+    """The learner's own models and the blog models they point at, drawn; empty without models."""
+    return str(erd.svg(erd.with_references(result.models), "Your models and the blog models they use"))
 
 
 def _exercise(slug: str) -> catalog.Exercise:
@@ -57,8 +66,12 @@ def api_run(request: HttpRequest) -> HttpResponse:
         latency = float(payload.get("latency_ms", 0))
     except (TypeError, ValueError):
         return JsonResponse({"error": "repeat and latency_ms must be numbers."}, status=400)
-    result = runner.run(RunRequest(payload["code"], repeat=repeat, latency_ms=latency))
-    return _run_json(result.to_json(), result)
+    models = payload.get("models", "")
+    result = runner.run(RunRequest(payload["code"], repeat=repeat, latency_ms=latency, models=models))
+    data = result.to_json()
+    if models:
+        data["erd"] = _diagram(result)
+    return _run_json(data, result)
 
 
 @require_GET
@@ -191,27 +204,35 @@ def exercise_solution(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def playground(request: HttpRequest) -> HttpResponse:
     code = "for article in Article.objects.published().newest_first()[:5]:\n    print(article.title)\n"
+    models = ""
     if "fork" in request.GET:
-        code = get_object_or_404(Snippet, pk=request.GET["fork"]).code
+        forked = get_object_or_404(Snippet, pk=request.GET["fork"])
+        code, models = forked.code, forked.models
     elif "lesson" in request.GET:
         try:
             comparison = lessons.get(request.GET["lesson"]).comparison(request.GET.get("compare", ""))
         except KeyError:
             raise Http404("No such lesson block") from None
         code = comparison.good.code if request.GET.get("variant") == "good" else comparison.bad.code
-    return render(request, "exercises/playground.html", {"code": code})
+    return render(request, "exercises/playground.html", {"code": code, "models": models})
 
 
 @require_POST
 @throttle.limited("runs")
 def playground_run(request: HtmxHttpRequest) -> HttpResponse:
-    code = request.POST.get("code", "")
-    result = runner.run(RunRequest(code, repeat=3))
+    code, models = request.POST.get("code", ""), request.POST.get("models", "")
+    result = runner.run(RunRequest(code, repeat=3, models=models))
     if request.POST.get("share"):
-        snippet = Snippet.objects.create(code=code, result=result.to_json())
+        snippet = Snippet.objects.create(code=code, models=models, result=result.to_json())
         return redirect("exercises:snippet", snippet.pk)
     template = "exercises/playground.html#outcome" if request.htmx else "exercises/playground.html"
-    return render(request, template, {"code": code, "result": result})
+    context = {
+        "code": code,
+        "models": models,
+        "result": result,
+        "diagram": _diagram(result) if models else "",
+    }
+    return render(request, template, context)
 
 
 @require_GET
@@ -220,5 +241,11 @@ def snippet(request: HttpRequest, snippet_id: str) -> HttpResponse:
     return render(
         request,
         "exercises/snippet.html",
-        {"snippet": shared, "code_html": lessons.highlight_code(shared.code), "result": shared.result},
+        {
+            "snippet": shared,
+            "code_html": lessons.highlight_code(shared.code),
+            "models_html": lessons.highlight_code(shared.models) if shared.models else "",
+            "result": shared.result,
+            "diagram": _diagram(RunResult.from_json(shared.result)) if shared.models else "",
+        },
     )

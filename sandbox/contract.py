@@ -27,7 +27,8 @@ class Limits:
     cpu_seconds: int = 5  # of the process running the code
     memory_mb: int = 512  # address space the code may add to its process
     output_bytes: int = 64 * 1024  # what it prints; more stops the run
-    code_bytes: int = 20 * 1024  # the submitted source
+    code_bytes: int = 20 * 1024  # the submitted source, and the models source beside it
+    max_models: int = 30  # model classes a models source may define
     statement_ms: int = 5_000  # one SQL statement, in the database
     max_repeat: int = 20
     max_latency_ms: float = 50.0  # simulated network round trip per statement
@@ -74,6 +75,7 @@ class RunRequest:
     probe: str | None = None
     limits: Limits = LIMITS
     explain: bool = False
+    models: str = ""  # the learner's own model classes, created in the run's copy before the code runs
 
     def clamped(self) -> RunRequest:
         """The request with ``repeat`` and ``latency_ms`` brought inside the limits."""
@@ -85,6 +87,12 @@ class RunRequest:
         """Why the request is refused before it runs, if it is."""
         if len(self.code.encode()) > self.limits.code_bytes:
             return RunError("forbidden", f"The code is over {self.limits.code_bytes // 1024} KB; shorten it.")
+        if len(self.models.encode()) > self.limits.code_bytes:
+            return RunError(
+                "forbidden",
+                f"The models are over {self.limits.code_bytes // 1024} KB; shorten them.",
+                source="models",
+            )
         return None
 
 
@@ -94,6 +102,7 @@ class RunError:
     message: str
     line: int | None = None
     traceback: str | None = None
+    source: Literal["code", "models"] = "code"  # which editor ``line`` is in
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,6 +115,7 @@ class RunError:
             str(data.get("message", "")),
             data.get("line") if isinstance(data.get("line"), int) else None,
             data.get("traceback") if isinstance(data.get("traceback"), str) else None,
+            "models" if data.get("source") == "models" else "code",
         )
 
 
@@ -201,6 +211,9 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     dataset: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, float] = field(default_factory=lambda: {"per_query_ms": 0.0, "simulated_ms": 0.0})
+    # The learner's own models as the child described them (sandbox.worker.own_models), for the
+    # diagram only: names and fields to draw, never a figure.
+    models: list[dict[str, Any]] = field(default_factory=list)
     probe_output: str | None = None  # the grader's, never part of the JSON
 
     @property
@@ -219,6 +232,7 @@ class RunResult:
             "findings": [f.to_json() for f in self.findings],
             "dataset": self.dataset,
             "latency": self.latency,
+            "models": self.models,
         }
 
     @classmethod
@@ -236,6 +250,7 @@ class RunResult:
             findings=[Finding(**f) for f in data.get("findings", [])],
             dataset=data["dataset"],
             latency=data["latency"],
+            models=list(data.get("models") or []),
             probe_output=probe_output,
         )
 

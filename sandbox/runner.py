@@ -327,11 +327,14 @@ def run(request: RunRequest) -> RunResult:
     dataset = request.dataset or current_dataset()
     refusal = request.refusal()
     if refusal is not None:
-        return RunResult.failure(refusal.kind, refusal.message, dataset)
+        return RunResult(
+            error=refusal, dataset=RunResult.failure(refusal.kind, refusal.message, dataset).dataset
+        )
     limits = request.limits
     body: list[dict[str, Any]] = [
         {
             "code": request.code,
+            "models": request.models,
             "repeat": request.repeat,
             "latency_ms": request.latency_ms,
             "limits": limits.to_json(),

@@ -31,7 +31,7 @@ from django.template import Context, Template
 from django.utils import timezone
 
 from blog.models import Article, Author, Category, Comment, Tag
-from sandbox.worker import confine, guard, proxy, wire
+from sandbox.worker import confine, guard, own_models, proxy, wire
 from sandbox.worker.proxy import STUDENT_FILENAME
 
 # The child keeps its channel (0) and its output (1, 2); a few more for Python's own use.
@@ -41,6 +41,11 @@ OPEN_FILES = 16
 def _guarded_import(
     name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0
 ) -> Any:
+    # A models file starts with "from django.db import models": the module the code already has.
+    if not level and (
+        name == "django.db.models" or (name == "django.db" and set(fromlist or ()) <= {"models"})
+    ):
+        return __import__(name, globals, locals, fromlist, level)
     if level or name.split(".")[0] not in guard.ALLOWED_MODULES:
         raise ImportError(f"importing {name!r} is not allowed in the sandbox")
     return __import__(name, globals, locals, fromlist, level)
@@ -104,8 +109,10 @@ def _student_traceback(exc: BaseException, code: str) -> tuple[int | None, str]:
     return (frames[-1].lineno if frames else None), "\n".join(out)
 
 
-def error_json(kind: str, message: str, line: int | None = None, tb: str | None = None) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "line": line, "traceback": tb}
+def error_json(
+    kind: str, message: str, line: int | None = None, tb: str | None = None, source: str = "code"
+) -> dict[str, Any]:
+    return {"kind": kind, "message": message, "line": line, "traceback": tb, "source": source}
 
 
 def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
@@ -132,18 +139,19 @@ def classify(exc: BaseException, code: str, memory_mb: int) -> dict[str, Any]:
     return error_json("exception", message, line, tb)
 
 
-def compile_code(code: str) -> CodeType | dict[str, Any]:
-    """The code object, or a syntax/forbidden error for it."""
+def compile_code(code: str, filename: str = STUDENT_FILENAME) -> CodeType | dict[str, Any]:
+    """The code object, or a syntax/forbidden error for it (``filename`` says which editor it is from)."""
+    source = "models" if filename == own_models.MODELS_FILENAME else "code"
     try:
-        tree = ast.parse(code, STUDENT_FILENAME)
+        tree = ast.parse(code, filename)
     except SyntaxError as exc:
-        return error_json("syntax", f"SyntaxError: {exc.msg}", exc.lineno)
+        return error_json("syntax", f"SyntaxError: {exc.msg}", exc.lineno, source=source)
     except ValueError as exc:  # e.g. source with NUL bytes
-        return error_json("syntax", f"SyntaxError: {exc}", None)
+        return error_json("syntax", f"SyntaxError: {exc}", None, source=source)
     refusal = guard.check(tree)
     if refusal is not None:
-        return error_json("forbidden", refusal.message, refusal.line)
-    return compile(tree, STUDENT_FILENAME, "exec")
+        return error_json("forbidden", refusal.message, refusal.line, source=source)
+    return compile(tree, filename, "exec")
 
 
 def _scrub() -> None:
@@ -181,14 +189,30 @@ def warm_up(channel: proxy.Channel, job: dict[str, Any]) -> None:
 def run(channel: proxy.Channel, job: dict[str, Any]) -> dict[str, Any] | None:
     """Compile and run ``job``'s code; the error it ended with, or None."""
     code: str = job["code"]
+    models_source: str = job.get("models") or ""
     compiled = compile_code(code)
+    compiled_models = compile_code(models_source, own_models.MODELS_FILENAME) if models_source else None
     proxy.install(channel, job["database"])
     confine.limit(cpu_seconds=int(job["cpu_seconds"]), memory_mb=int(job["memory_mb"]))
     channel.send(wire.Request(wire.STARTED))
+    if isinstance(compiled_models, dict):  # the models' own syntax errors first: nothing else runs
+        return compiled_models
     if isinstance(compiled, dict):
         return compiled
+    names = namespace()
+    names["fill"] = own_models.make_fill(int(job.get("seed", 0)))
+    if compiled_models is not None:
+        try:
+            defined = own_models.define(
+                models_source, compiled_models, names, max_models=int(job["max_models"])
+            )
+            own_models.create_tables(channel, defined)
+        except own_models.ModelsError as exc:
+            return error_json("exception", exc.message, exc.line, source="models")
+        except BaseException as exc:  # the models' code ran out of time or memory, or the database refused
+            return {**classify(exc, models_source, int(job["memory_mb"])), "source": "models"}
     try:
-        exec(compiled, namespace())
+        exec(compiled, names)
     except BaseException as exc:  # everything the code can raise is reported, never re-raised
         return classify(exc, code, int(job["memory_mb"]))
     return None

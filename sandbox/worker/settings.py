@@ -13,7 +13,7 @@ SECRET_KEY = secrets.token_urlsafe(32)
 DEBUG = False
 USE_TZ = True
 TIME_ZONE = "UTC"
-INSTALLED_APPS = ["blog.apps.BlogConfig"]
+INSTALLED_APPS = ["blog.apps.BlogConfig", "sandbox.worker.playground.apps.PlaygroundConfig"]
 DATABASES: dict[str, dict[str, object]] = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
 }

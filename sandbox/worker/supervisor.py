@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -89,6 +90,44 @@ _DENIED_ACTIONS = {
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 # Read-only pragmas EXPLAIN QUERY PLAN and the ORM itself may use.
 _ALLOWED_PRAGMAS = {"table_info", "index_list", "index_info", "foreign_key_list"}
+
+
+# A learner's own models (sandbox.worker.own_models): the only statements a run may use to make tables.
+_SCHEMA_STATEMENT = re.compile(
+    r'CREATE (?:TABLE "playground_\w+" \(|(?:UNIQUE )?INDEX "\w+" ON "playground_\w+" \()'
+)
+MAX_SCHEMA_STATEMENTS = 500
+
+
+def _described_models(described: list[Any], limit: int) -> list[dict[str, Any]]:
+    """The child's description of its models, kept to plain, short data: it is drawn, never trusted."""
+
+    def text(value: Any) -> str:
+        return str(value)[:80] if isinstance(value, str | int) else ""
+
+    models = []
+    for model in described[:limit]:
+        if not isinstance(model, dict):
+            continue
+        fields: list[Any] = model["fields"] if isinstance(model.get("fields"), list) else []
+        models.append(
+            {
+                "name": text(model.get("name")),
+                "table": text(model.get("table")),
+                "app": "playground",
+                "fields": [
+                    {
+                        "name": text(f.get("name")),
+                        "type": text(f.get("type")),
+                        "to": text(f.get("to")) or None,
+                        "key": f.get("key") is True,
+                    }
+                    for f in fields[:100]
+                    if isinstance(f, dict)
+                ],
+            }
+        )
+    return models
 
 
 class StatementTimeout(KeyboardInterrupt):
@@ -198,6 +237,7 @@ class RunDatabase:
     connected: bool = False
     described: dict[str, Any] | None = None
     descriptions: dict[str, bool] = field(default_factory=dict)
+    models: list[dict[str, Any]] | None = None  # the learner's own models, once their tables exist
 
     def __post_init__(self) -> None:
         self.sqlite = self.wrapper.vendor == "sqlite"
@@ -314,7 +354,7 @@ class RunDatabase:
         self.cursors.clear()
         self.autocommit, self.in_txn = True, False
         # A new child: a new record, and it knows no statement's columns yet.
-        self.log, self.descriptions = capture.StatementLog(), {}
+        self.log, self.descriptions, self.models = capture.StatementLog(), {}, None
         self.timed_out, self.out_of_memory, self.denied = False, False, []
         if self.connected:
             self._own_sql("ROLLBACK")
@@ -406,12 +446,58 @@ class RunDatabase:
             return self._control(capture.Control("commit"), "COMMIT", request.line, implicit=True)
         if op == wire.ROLLBACK:
             return self._control(capture.Control("rollback"), "ROLLBACK", request.line, implicit=True)
+        if op == wire.SCHEMA:
+            return self._schema(request, run_deadline)
         if op == wire.AUTOCOMMIT:
             if request.a and self.in_txn:
                 self._control(capture.Control("commit"), "COMMIT", None, implicit=True)
             self.autocommit = bool(request.a)
             return ("ok", None)
         raise wire.ProtocolError(f"an unknown request {op}")
+
+    def _schema(self, request: wire.Request, run_deadline: float) -> tuple[Any, ...]:
+        """The tables of the learner's own models: DDL compiled by the child, checked here, run as ours.
+
+        Once per run, before the code: each statement must create a playground table or
+        an index on one (anything else is refused), and it is listed as a schema
+        statement, not counted. It is rolled back with the rest of the run.
+        """
+        params = request.params if isinstance(request.params, dict) else {}
+        statements, described = params.get("statements"), params.get("models")
+        if (
+            self.models is not None
+            or not isinstance(statements, list)
+            or not isinstance(described, list)
+            or len(statements) > MAX_SCHEMA_STATEMENTS
+            or not all(isinstance(sql, str) for sql in statements)
+        ):
+            raise wire.ProtocolError("a schema request that is not one, or a second one")
+        if not self.sqlite:
+            message = "Own models run on the SQLite sandbox; this server runs learners' code on PostgreSQL."
+            return ("error", "NotSupportedError", message, "0A000")
+        for sql in statements:
+            if not _SCHEMA_STATEMENT.match(sql):
+                entry = self.log.add(sql, line=request.line, control=True)
+                entry.error = "ProgrammingError: only the playground's own tables and indexes may be created"
+                return (
+                    "error",
+                    "ProgrammingError",
+                    "only the playground's own tables and indexes may be created",
+                    None,
+                )
+        for sql in statements:
+            entry = self.log.add(sql, line=request.line, control=True)
+            started = time.perf_counter()
+            try:
+                with self.own(), self.limited(run_deadline), contextlib.closing(self.raw.cursor()) as cursor:
+                    cursor.execute(sql)
+            except (Exception, StatementTimeout) as exc:
+                entry.error = f"{type(exc).__name__}: {str(exc).strip()}"
+                return self._error(exc)
+            finally:
+                entry.ms = (time.perf_counter() - started) * 1000
+        self.models = _described_models(described, self.limits.max_models)
+        return ("ok", None)
 
     def _error(self, exc: BaseException) -> tuple[Any, ...]:
         if isinstance(exc, StatementTimeout):
@@ -1079,10 +1165,18 @@ class Supervisor:
         limits = Limits.from_json(body.get("limits", {}))
         repeat = 1 if body.get("probed") else max(1, min(int(body.get("repeat", 1)), limits.max_repeat))
         latency_ms = max(0.0, min(float(body.get("latency_ms") or 0), limits.max_latency_ms))
-        job = {"code": body["code"], "cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb}
+        job = {
+            "code": body["code"],
+            "models": str(body.get("models") or ""),
+            "max_models": limits.max_models,
+            "seed": self.dataset.seed,
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_mb": limits.memory_mb,
+        }
         kids = self.children(repeat)
         outcomes: list[ChildOutcome] = []
         first: capture.StatementLog | None = None
+        first_models: list[dict[str, Any]] = []
         error: RunError | None = None
         for index, kid in enumerate(kids):
             db = self._database(limits, latency_ms, fresh=index > 0)
@@ -1093,13 +1187,15 @@ class Supervisor:
             outcomes.append(outcome)
             error = judge(outcome, db, limits)
             db.close_child_transaction()
-            first = first or db.log
+            if first is None:
+                first, first_models = db.log, db.models or []
             if error is not None:  # a later repeat that fails makes the run fail
                 break
         for kid in kids[len(outcomes) :]:
             discard(kid)
         assert first is not None and self.db is not None
         db, log = self.db, first
+        own_models = first_models
         after = wire.read_message(conn, limit=4 * 1024 * 1024) if not outcomes[-1].abandoned else {}
         probe = after.get("probe")
         probe_output = db.probe(probe) if probe and error is None else None
@@ -1117,6 +1213,7 @@ class Supervisor:
             wall_ms=Timing.of([o.wall_ms for o in outcomes if o.started]),
             dataset=db.describe(self.where),
             latency={"per_query_ms": db.latency_ms, "simulated_ms": round(log.simulated_ms, 3)},
+            models=own_models,
         )
         return {"result": result.to_json(), "probe_output": probe_output}
 

@@ -35,7 +35,8 @@ MAX_CHILD_FRAME = 16 * 1024 * 1024
 
 # Requests. a and b are: EXECUTE (cursor to close first, 0), FETCH (cursor, size),
 # CLOSE (cursor, 0), AUTOCOMMIT (on, 0); the others use neither. READY ends a spare's warm-up.
-EXECUTE, FETCH, CLOSE, COMMIT, ROLLBACK, AUTOCOMMIT, STARTED, DONE, READY = range(1, 10)
+# SCHEMA asks for the tables of the learner's own models (params: their DDL and description).
+EXECUTE, FETCH, CLOSE, COMMIT, ROLLBACK, AUTOCOMMIT, STARTED, DONE, READY, SCHEMA = range(1, 11)
 MANY = 1  # flag of EXECUTE: params is a list of parameter sets
 
 
@@ -81,7 +82,7 @@ def decode_request(body: bytes) -> Request:
         op, flags, line, a, b, sql_len, params_len, name_len = REQUEST.unpack_from(body)
     except struct.error as exc:
         raise ProtocolError("a request shorter than its header") from exc
-    if not EXECUTE <= op <= READY or REQUEST.size + sql_len + params_len + name_len != len(body):
+    if not EXECUTE <= op <= SCHEMA or REQUEST.size + sql_len + params_len + name_len != len(body):
         raise ProtocolError("a request whose parts do not add up")
     at = REQUEST.size
     try:

@@ -25,7 +25,13 @@ class Command(BaseCommand):
         parser.add_argument("file", help="a Python file, or - for standard input")
         parser.add_argument("--repeat", type=int, default=1)
         parser.add_argument("--latency-ms", type=float, default=0)
+        parser.add_argument(
+            "--models", metavar="FILE", help="a file of your own model classes, made before the code runs"
+        )
 
-    def handle(self, *args: Any, file: str, repeat: int, latency_ms: float, **options: Any) -> None:
-        result = runner.run(RunRequest(read_code(file), repeat=repeat, latency_ms=latency_ms))
+    def handle(
+        self, *args: Any, file: str, repeat: int, latency_ms: float, models: str | None, **options: Any
+    ) -> None:
+        source = read_code(models) if models else ""
+        result = runner.run(RunRequest(read_code(file), repeat=repeat, latency_ms=latency_ms, models=source))
         self.stdout.write(json.dumps(result.to_json(), indent=2))
