@@ -86,6 +86,7 @@ def svg(entities: list[dict[str, Any]], title: str) -> SafeString:
                 f'{end_x + (40 if tx == x else (-30 if tx > x else 30))} {ty + HEAD / 2} {end_x} {ty + HEAD / 2}"/>'
                 f'<circle class="end" cx="{end_x}" cy="{ty + HEAD / 2}" r="3"/>'
             )
+        parts.append("</g>")
     width = MARGIN * 2 + columns * WIDTH + (columns - 1) * GAP_X + 40
     height = MARGIN * 2 + sum(row_heights) + (rows - 1) * GAP_Y
     body = "".join(lines) + "".join(parts)

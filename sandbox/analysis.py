@@ -240,10 +240,45 @@ def _quoted(s: str) -> str:
     return f'"{s}"'
 
 
-def explain(queries: Sequence[Query], group: Group) -> tuple[str, str]:
-    """(relation, fix) for a group of repeated statements."""
+def _own_relation(
+    queries: Sequence[Query], group: Group, sql: str, own: Sequence[dict[str, Any]]
+) -> tuple[str, str] | None:
+    """A learner's own model's foreign key followed row by row, found from their models' description.
+
+    The web process has no class for those models, only what the run described
+    (``RunResult.models``): each table and its fields' columns and targets.
+    """
+    found = _FROM.search(sql)
+    if found is None:
+        return None
+    table = found.group(1)
+    blog = _tables().get(table)
+    target = (
+        blog.__name__ if blog is not None else next((m["name"] for m in own if m["table"] == table), None)
+    )
+    if target is None or not any(t == table for t, _ in _EQ_PARAM.findall(sql)):
+        return None
+    for query in _earlier_selects(queries, group):
+        source_table = _FROM.search(query.sql)
+        source = next((m for m in own if source_table and m["table"] == source_table.group(1)), None)
+        if source is None:
+            continue
+        for field in source["fields"]:
+            column = field.get("column")
+            if field.get("to") == target and column and f'"{source["table"]}"."{column}"' in query.sql:
+                return (
+                    f"{source['name'].lower()}.{field['name']}",
+                    f"select_related({_quoted(field['name'])})",
+                )
+    return None
+
+
+def explain(queries: Sequence[Query], group: Group, own: Sequence[dict[str, Any]] = ()) -> tuple[str, str]:
+    """(relation, fix) for a group of repeated statements; ``own`` describes the learner's own models."""
     sql = queries[group.indexes[0]].sql
     head = sql.lstrip().split(None, 1)[0].upper()
+    if own and head == "SELECT" and (mine := _own_relation(queries, group, sql, own)) is not None:
+        return mine
     tables = _tables()
     table_match = _FROM.search(sql) if head in {"SELECT", "DELETE"} else None
     if head == "UPDATE":
@@ -406,7 +441,7 @@ def _is_batch(statements: Sequence[str]) -> bool:
     return any("," in in_list for sql in statements for in_list in _IN_PLACEHOLDERS.findall(sql))
 
 
-def findings(queries: Sequence[Query]) -> list[Finding]:
+def findings(queries: Sequence[Query], own: Sequence[dict[str, Any]] = ()) -> list[Finding]:
     """N+1 findings: a statement shape repeated from one line, with its fix.
 
     The line of each statement is the child's word: it places a finding, and
@@ -430,7 +465,7 @@ def findings(queries: Sequence[Query]) -> list[Finding]:
             if _is_batch([queries[i].sql for i in indexes]):
                 continue
             sub = Group(group.shape, indexes, 0)
-            relation, fix = explain(queries, sub)
+            relation, fix = explain(queries, sub, own)
             verb = "" if fix.startswith(("add ", "use ", "build ", "filter ", "fetch ")) else "add "
             where = f"line {line}" if line else "your code"
             result.append(

@@ -357,5 +357,5 @@ def run(request: RunRequest) -> RunResult:
         error = response.get("error") or {"kind": "internal", "message": "No answer."}
         return RunResult.failure(error.get("kind", "internal"), error.get("message", "No answer."), dataset)
     result = RunResult.from_json(response["result"], probe_output=response.get("probe_output"))
-    findings = analysis.findings(result.queries)
+    findings = analysis.findings(result.queries, result.models)
     return RunResult(**{**vars(result), "findings": findings})

@@ -126,6 +126,7 @@ def describe(model: type[models.Model]) -> dict[str, Any]:
                 "type": type(field).__name__,
                 "to": related._meta.object_name if isinstance(related, type) else None,
                 "key": bool(getattr(field, "primary_key", False)),
+                "column": getattr(field, "column", None),
             }
         )
     return {

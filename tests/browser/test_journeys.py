@@ -11,12 +11,12 @@ from lessons import loader
 from tests.browser.conftest import ARTIFACTS, screenshot
 
 
-def type_code(page: Page, code: str) -> None:
-    """Replace the editor's content as a learner would: select all, then type (paste) the code."""
-    page.locator(".code-editor").click()
+def type_code(page: Page, code: str, editor: str = "code") -> None:
+    """Replace an editor's content as a learner would: select all, then type (paste) the code."""
+    page.locator(f"textarea#{editor} + .code-editor").click()
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(code)
-    expect(page.locator("textarea#code")).to_have_value(code)
+    expect(page.locator(f"textarea#{editor}")).to_have_value(code)
 
 
 @pytest.mark.django_db(transaction=True)

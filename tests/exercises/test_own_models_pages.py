@@ -3,6 +3,7 @@
 import json
 import re
 from pathlib import Path
+from xml.dom import minidom
 
 import pytest
 from django.test import Client
@@ -44,6 +45,12 @@ def test_the_run_api_takes_models_and_answers_with_their_diagram(tiny: Dataset, 
     body = response.json()
     assert body["error"] is None and body["stdout"] == "10\n"
     assert body["erd"].startswith("<svg") and "<script" not in body["erd"]
+    drawn = minidom.parseString(body["erd"])  # well-formed: each box its own group
+    assert [g.getAttribute("class") for g in drawn.getElementsByTagName("g")] == [
+        "entity own",
+        "entity own",
+        "entity",
+    ]
     assert boxes(body["erd"]) == ["Shelf", "Book", "Author"]  # the blog model Book points at comes along
     assert [m["name"] for m in body["models"]] == ["Shelf", "Book"]
     plain = client.post("/api/run", {"code": "print(1)"}, content_type="application/json").json()

@@ -170,3 +170,30 @@ def test_statements_come_with_their_values_bound_as_psycopg_binds_them(baseline:
     (query,) = [q for q in run(code).queries if not q.control]
     assert query.filled is not None
     assert "'%it''s%'" in query.filled and "'2020-01-02 00:00:00+00:00'::timestamptz" in query.filled
+
+
+def test_own_models_get_temporary_tables_and_leave_the_schema_as_it_was(baseline: str) -> None:
+    models = (
+        "class Shelf(models.Model):\n    label = models.CharField(max_length=40)\n\n\n"
+        "class Book(models.Model):\n    title = models.CharField(max_length=200)\n"
+        "    author = models.ForeignKey(Author, on_delete=models.CASCADE)\n"
+        "    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)\n"
+    )
+    code = (
+        "fill(Shelf, 3)\nfill(Book, 30)\n"
+        "for book in Book.objects.order_by('id')[:10]:\n    book.shelf.label\n"
+        "print(Book.objects.filter(author__username__isnull=False).count())\n"
+    )
+    result = runner.run(RunRequest(code, dataset=TINY, models=models))
+    assert result.error is None, result.error
+    assert result.stdout == "30\n"
+    schema = [q.sql for q in result.queries if q.sql.startswith("CREATE ")]
+    assert any(sql.startswith('CREATE TEMPORARY TABLE "playground_book"') for sql in schema)
+    assert not any("FOREIGN KEY" in sql for sql in schema)
+    assert next(f for f in result.findings if f.kind == "n_plus_one").relation == "book.shelf"
+    again = runner.run(RunRequest("print(1)", dataset=TINY, models=models))  # no table left from the last run
+    assert again.error is None, again.error
+    assert runner.digest_of(TINY) == baseline
+    # The learner's own SQL still may not create tables in the dataset's schema.
+    refused = run("connection.cursor().execute('CREATE TABLE playground_loot (x int)')")
+    assert refused.error is not None and "permission denied" in refused.error.message

@@ -318,7 +318,7 @@ def test_to_json_has_every_key_of_the_api_with_its_type() -> None:
     data = result.to_json()
     assert set(data) == {
         "stdout", "truncated", "error", "queries", "query_count", "db_ms", "wall_ms", "findings",
-        "dataset", "latency",
+        "dataset", "latency", "models",
     }  # fmt: skip
     assert isinstance(data["stdout"], str) and data["stdout"].count("\n") == 3
     assert data["truncated"] is False
@@ -339,6 +339,7 @@ def test_to_json_has_every_key_of_the_api_with_its_type() -> None:
     assert (data["dataset"]["size"], data["dataset"]["seed"]) == ("tiny", 1)
     assert re.fullmatch(r"[0-9a-f]{64}", data["dataset"]["digest"])
     assert data["latency"] == {"per_query_ms": 0.0, "simulated_ms": 0.0}
+    assert data["models"] == []  # a learner's own models, when the run had some
     assert json.loads(json.dumps(data)) == data
     assert result.probe_output == "probe\n"
 
@@ -351,6 +352,7 @@ def test_an_error_result_has_the_error_as_a_dict_in_json() -> None:
         "line": 1,
         "traceback": "Traceback (most recent call last):\n  line 1, in <module>\n    1 / 0\n"
         "ZeroDivisionError: division by zero",
+        "source": "code",  # the line is in the code, not in the models
     }
 
 

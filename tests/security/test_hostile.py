@@ -565,7 +565,7 @@ INTROSPECTION = [
             print(sorted(operator.attrgetter("f_locals")(frame)["job"]))
         """,
         # What the child was given: the code and its limits; never the grader's probe.
-        Completes("['code', 'cpu_seconds', 'database', 'memory_mb']\n"),
+        Completes("['code', 'cpu_seconds', 'database', 'max_models', 'memory_mb', 'models', 'seed']\n"),
     ),
     case(
         "coroutine-cr-frame-globals-via-attrgetter",
@@ -1129,6 +1129,9 @@ def test_the_graders_probe_is_not_readable_by_the_learners_code(
             probe=probe,
         )
         assert result.error is None, result.error
-        assert result.stdout == "['code', 'cpu_seconds', 'database', 'memory_mb']\nfound 0\n"
+        assert (
+            result.stdout
+            == "['code', 'cpu_seconds', 'database', 'max_models', 'memory_mb', 'models', 'seed']\nfound 0\n"
+        )
         assert result.probe_output == "expected answer: 42\n"
     assert_sandbox_intact(baseline_digest, worker_process)
