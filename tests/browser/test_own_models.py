@@ -9,20 +9,8 @@ from pytest_django.live_server_helper import LiveServer
 from blog import seed
 from tests.browser.conftest import ARTIFACTS, screenshot
 from tests.browser.test_journeys import type_code
+from tests.exercises.test_own_models_pages import MODELS  # Shelf, and Book pointing at Shelf and Author
 
-MODELS = """\
-from django.db import models
-
-
-class Shelf(models.Model):
-    label = models.CharField(max_length=40)
-
-
-class Book(models.Model):
-    title = models.CharField(max_length=200)
-    author = models.ForeignKey(Author, on_delete=models.CASCADE)
-    shelf = models.ForeignKey(Shelf, on_delete=models.CASCADE)
-"""
 LOOP = """\
 fill(Shelf, 5)
 fill(Book, 200)
