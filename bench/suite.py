@@ -45,8 +45,8 @@ def _sections() -> list[str]:
             parts.append(_timed("throughput", throughput.run))
             parts.append(_timed("lessons", lessons.run))
             parts.append(_timed("resets", resets.run))
-            parts.append(_timed("own models", own_models.run))
             parts.append(_timed("load", load.run))
+            parts.append(_timed("own models", own_models.run))
             parts.append(_timed("served", served.run))
         else:
             parts.append(

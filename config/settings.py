@@ -222,12 +222,17 @@ QUERYLAB_MEASURE_AFTER_RESET = os.environ.get("QUERYLAB_MEASURE_AFTER_RESET", "0
 # They are counted in the cache, so the cache must be one that every server process and
 # node shares: the database's (its table comes with core's migrations). Tests count in
 # memory; tests/test_scaleout.py checks the shared count across two real nodes.
+# The database cache keeps the shared lesson runs (a week) and the rate-limit counters (a
+# minute each, one per learner): Django's default of 300 entries would cull the runs (the
+# first third of the keys in order) as soon as a class of a hundred has been busy a few
+# minutes. Over MAX_ENTRIES, expired counters go first.
+DATABASE_CACHE = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "querylab_cache",
+    "OPTIONS": {"MAX_ENTRIES": 20_000},
+}
 CACHES = {
-    "default": (
-        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-        if TESTING
-        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "querylab_cache"}
-    )
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"} if TESTING else DATABASE_CACHE
 }
 QUERYLAB_RATE_LIMITS = {
     "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),

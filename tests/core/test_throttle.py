@@ -3,7 +3,10 @@ import time
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.core.cache.backends.db import DatabaseCache
+from django.core.management import call_command
+from django.test import Client, override_settings
 
 from blog.models import Dataset
 
@@ -60,3 +63,16 @@ def test_the_login_page_is_rate_limited(db: None, client: Client, settings: Any)
 def test_a_request_body_over_the_size_limit_is_refused(db: None, client: Client) -> None:
     response = client.post("/playground/run", {"code": "x" * 300_000})
     assert response.status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_class_worth_of_rate_limit_counters_does_not_cull_the_shared_lesson_runs() -> None:
+    """The production cache (the database's) keeps a lesson run while a class's counters come and go."""
+    with override_settings(CACHES={"default": settings.DATABASE_CACHE}):  # tests use memory: make its table
+        call_command("createcachetable", verbosity=0)
+    shared = DatabaseCache(settings.DATABASE_CACHE["LOCATION"], settings.DATABASE_CACHE)
+    shared.set("lesson-run:compare:kept", "measured once", 3600)
+    for learner in range(600):  # a class of 150, four minutes of counters
+        shared.set(f"throttle:runs:session:{learner}", 1, 60)
+    assert shared.get("lesson-run:compare:kept") == "measured once"
+    shared.clear()
