@@ -222,18 +222,32 @@ QUERYLAB_MEASURE_AFTER_RESET = os.environ.get("QUERYLAB_MEASURE_AFTER_RESET", "0
 # They are counted in the cache, so the cache must be one that every server process and
 # node shares: the database's (its table comes with core's migrations). Tests count in
 # memory; tests/test_scaleout.py checks the shared count across two real nodes.
-# The database cache keeps the shared lesson runs (a week) and the rate-limit counters (a
-# minute each, one per learner): Django's default of 300 entries would cull the runs (the
-# first third of the keys in order) as soon as a class of a hundred has been busy a few
-# minutes. Over MAX_ENTRIES, expired counters go first.
-DATABASE_CACHE = {
-    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-    "LOCATION": "querylab_cache",
-    "OPTIONS": {"MAX_ENTRIES": 20_000},
+# Two caches in the database, one table each, shared by every process and node: the shared
+# lesson runs and their rendered panels ("default": a week each, rarely written), and the
+# rate-limit counters ("counters": one per learner and minute, written on every run).
+# Apart, a class's counters never cull the runs (Django culls the first keys in order once
+# over MAX_ENTRIES), and the counters' table stays small for the count Django's database
+# cache takes on every write.
+DATABASE_CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "querylab_cache",
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    },
+    "counters": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "querylab_counters",
+        "OPTIONS": {"MAX_ENTRIES": 3_000},
+    },
 }
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"} if TESTING else DATABASE_CACHE
-}
+CACHES = (
+    {
+        alias: {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": alias}
+        for alias in DATABASE_CACHES
+    }
+    if TESTING
+    else DATABASE_CACHES
+)
 QUERYLAB_RATE_LIMITS = {
     "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),
     "login": (int(os.environ.get("QUERYLAB_LOGINS_PER_5_MINUTES", 10)), 300),

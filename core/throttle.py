@@ -2,8 +2,11 @@
 
 Fixed windows counted in Django's cache. A client is its session when it has
 one (a class behind one school address is many learners), else its address.
-The cache is the database's (settings.CACHES), one count that every server process
-and node shares: a learner cannot multiply the limit by landing on another node.
+The cache is the database's ("counters" in settings.CACHES, a table of its own), one
+count that every server process and node shares: a learner cannot multiply the limit by
+landing on another node. Its own table stays small (expired windows are culled), so the
+count Django's database cache takes on every write stays cheap, and no counter ever culls
+what the shared cache keeps (lesson runs).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 View = Callable[..., HttpResponseBase]
@@ -44,6 +47,7 @@ def retry_after(request: HttpRequest, scope: str, cost: int = 1) -> int | None:
     now = time.time()
     window = int(now // limit.seconds)
     key = f"throttle:{scope}:{client(request)}:{window}"
+    cache = caches["counters"]
     cache.add(key, 0, timeout=limit.seconds + 1)
     try:
         used = cache.incr(key, cost)

@@ -25,10 +25,11 @@ def small(db: None) -> Dataset:
 @pytest.fixture(autouse=True)
 def _generous_rate_limits(settings: Any) -> None:
     """Tests send many requests from one address; tests/core/test_throttle.py sets real limits."""
-    from django.core.cache import cache
+    from django.core.cache import caches
 
     settings.QUERYLAB_RATE_LIMITS = {"runs": (100_000, 60), "login": (100_000, 300)}
-    cache.clear()
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
