@@ -264,7 +264,10 @@ def run() -> str:
         if not m.holds():
             break
         held = m.users
-    largest = f"**{held} learners**" if held else f"fewer than {min(STEPS)} learners"
+    if held == max(STEPS):
+        largest = f"**at least {held} learners** (every step held; {held} was the largest measured)"
+    else:
+        largest = f"**{held} learners**" if held else f"fewer than {min(STEPS)} learners"
     intro = (
         f"## 7. Load: a class with Locust ({SECONDS} s per run)\n\n"
         "Each learner opens the playground, then browses lessons, runs a comparison, submits an exercise "
