@@ -93,7 +93,7 @@ def _node_cpu(urls: list[str]) -> float:
     return sum(cpu.tree_seconds(_master(url)) for url in urls)
 
 
-def _locust(hosts: list[str], users: int, prefix: Path) -> tuple[Measured, float]:
+def _locust(hosts: list[str], users: int, prefix: Path) -> Measured:
     """One Locust process per node, the class split between them; the rows and Locust's CPU."""
     processes = []
     for i, host in enumerate(hosts):
@@ -127,8 +127,7 @@ def _locust(hosts: list[str], users: int, prefix: Path) -> tuple[Measured, float
             for name, figures in json.load(timing).items():
                 for figure, ms in figures.items():
                     spent[name][figure] += ms
-    measured = Measured("", users, stats, failures, spent, 0.0, locust_cpu, 0.0, "", "")
-    return measured, locust_cpu
+    return Measured("", users, stats, failures, spent, 0.0, locust_cpu, 0.0, "", "")
 
 
 def _prepare(envs: list[dict[str, str]]) -> None:
@@ -153,7 +152,7 @@ def _measure(label: str, envs: list[dict[str, str]], users: int, work: Path) -> 
             _ready(url)
         before = _digest(urls[0])
         cpu_before = _node_cpu(urls)
-        measured, _ = _locust(urls, users, work / f"{label.replace(' ', '-')}-{users}")
+        measured = _locust(urls, users, work / f"{label.replace(' ', '-')}-{users}")
         measured.node_cpu = _node_cpu(urls) - cpu_before
         measured.node_mb = sum(cpu.tree_pss_mb(_master(url)) for url in urls)
         measured.label, measured.before, measured.after = label, before, _digest(urls[-1])

@@ -453,32 +453,34 @@ def _canonical(value: object) -> str:
     return repr(value)
 
 
-def dataset_digest(using: str = "default") -> str:
-    """sha256 over the ordered rows of the five tables and the article-tag links."""
+def _digest(tables: Iterable[tuple[type[models.Model], Iterable[tuple[Any, ...]]]]) -> str:
+    """sha256 over each table's name, then its rows in order, one canonical line each."""
     digest = hashlib.sha256()
-    for model, columns in COLUMNS.items():
+    for model, rows in tables:
         digest.update(f"#{model._meta.db_table}\n".encode())
-        order = ("article_id", "tag_id") if model is Article.tags.through else ("id",)
-        for row in (
-            model._default_manager.using(using)
-            .order_by(*order)
-            .values_list(*columns)
-            .iterator(chunk_size=5000)
-        ):
+        for row in rows:
             digest.update("\x1f".join(map(_canonical, row)).encode())
             digest.update(b"\n")
     return digest.hexdigest()
+
+
+def dataset_digest(using: str = "default") -> str:
+    """sha256 over the ordered rows of the five tables and the article-tag links."""
+    return _digest(
+        (
+            model,
+            model._default_manager.using(using)
+            .order_by(*(("article_id", "tag_id") if model is Article.tags.through else ("id",)))
+            .values_list(*columns)
+            .iterator(chunk_size=5000),
+        )
+        for model, columns in COLUMNS.items()
+    )
 
 
 def rows_digest(rows: Rows) -> str:
     """``dataset_digest()`` of a database holding exactly ``rows``, computed without one."""
-    digest = hashlib.sha256()
-    for model in COLUMNS:
-        digest.update(f"#{model._meta.db_table}\n".encode())
-        for row in sorted(getattr(rows, TABLE_ROWS[model])):
-            digest.update("\x1f".join(map(_canonical, row)).encode())
-            digest.update(b"\n")
-    return digest.hexdigest()
+    return _digest((model, sorted(getattr(rows, TABLE_ROWS[model]))) for model in COLUMNS)
 
 
 def live_counts(using: str = "default") -> dict[str, int]:

@@ -255,8 +255,15 @@ class RunResult:
         )
 
     @classmethod
-    def failure(cls, kind: ErrorKind, message: str, dataset: DatasetRef | None = None) -> RunResult:
+    def failure(
+        cls,
+        kind: ErrorKind,
+        message: str,
+        dataset: DatasetRef | None = None,
+        *,
+        source: Literal["code", "models"] = "code",
+    ) -> RunResult:
         described: dict[str, Any] = (
             {"size": dataset.size, "seed": dataset.seed, "digest": None} if dataset else {}
         )
-        return cls(error=RunError(kind, message), dataset=described)
+        return cls(error=RunError(kind, message, source=source), dataset=described)

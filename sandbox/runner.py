@@ -327,9 +327,7 @@ def run(request: RunRequest) -> RunResult:
     dataset = request.dataset or current_dataset()
     refusal = request.refusal()
     if refusal is not None:
-        return RunResult(
-            error=refusal, dataset=RunResult.failure(refusal.kind, refusal.message, dataset).dataset
-        )
+        return RunResult.failure(refusal.kind, refusal.message, dataset, source=refusal.source)
     limits = request.limits
     body: list[dict[str, Any]] = [
         {

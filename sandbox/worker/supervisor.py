@@ -96,6 +96,7 @@ _ALLOWED_PRAGMAS = {"table_info", "index_list", "index_info", "foreign_key_list"
 _SCHEMA_STATEMENT = re.compile(
     r'CREATE (?:TABLE "playground_\w+" \(|(?:UNIQUE )?INDEX "\w+" ON "playground_\w+" \()'
 )
+_SCHEMA_REFUSED = "only the playground's own tables and indexes may be created"
 MAX_SCHEMA_STATEMENTS = 500
 _FOREIGN_KEY_CONSTRAINT = re.compile(r'ALTER TABLE "playground_\w+" ADD CONSTRAINT "\w+" FOREIGN KEY ')
 
@@ -489,13 +490,8 @@ class RunDatabase:
         for sql in statements:
             if not _SCHEMA_STATEMENT.match(sql):
                 entry = self.log.add(sql, line=request.line, control=True)
-                entry.error = "ProgrammingError: only the playground's own tables and indexes may be created"
-                return (
-                    "error",
-                    "ProgrammingError",
-                    "only the playground's own tables and indexes may be created",
-                    None,
-                )
+                entry.error = f"ProgrammingError: {_SCHEMA_REFUSED}"
+                return ("error", "ProgrammingError", _SCHEMA_REFUSED, None)
         for sql in statements if self.sqlite else map(_temporary, statements):
             entry = self.log.add(sql, line=request.line, control=True)
             started = time.perf_counter()
