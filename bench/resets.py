@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from django.db import connection
 from django.test.utils import override_settings
 
 from bench import report
@@ -19,7 +20,7 @@ from blog import seed
 from exercises import warm
 from instructor import resets
 from instructor.models import ResetJob
-from sandbox import datasets
+from sandbox import datasets, pg
 from sandbox.contract import DatasetRef
 
 RESIZE_TARGET_SECONDS = 6.0
@@ -35,10 +36,16 @@ def _reset(size: str, seed_value: int, created: list[int]) -> tuple[ResetJob, fl
     return job, time.perf_counter() - started
 
 
+def _setup() -> str:
+    """Where the app's tables and the sandbox's datasets live: what a reset copies from and to."""
+    kept = "PostgreSQL schemas" if pg.enabled() else "SQLite files"
+    return f"app on {connection.vendor}, datasets in {kept}"
+
+
 def _row(label: str, job: ResetJob, seconds: float, target: str, ok: bool) -> list[str]:
     app = f"{job.result.seconds:.1f} s" if job.result else "—"
     done = job.status == ResetJob.Status.SUCCEEDED
-    return [label, job.status, f"{seconds:.1f} s", app, report.target(target, done and ok)]
+    return [_setup(), label, job.status, f"{seconds:.1f} s", app, report.target(target, done and ok)]
 
 
 def run() -> str:
@@ -67,11 +74,16 @@ def run() -> str:
                 datasets.discard(dataset)
         if before is not None:
             seed.seed(before.size, before.seed)
-    headers = ["reset", "outcome", "end to end", "of which the app's tables", "target"]
+    headers = ["setup", "reset", "outcome", "end to end", "of which the app's tables", "target"]
     intro = (
         "## 6. Instructor reset, end to end\n\nA reset builds the sandbox's copy (generated once, written, "
         "digested in memory) unless it is built already, then fills the app's tables from it inside "
         "the database, in one transaction. To a new seed nothing is built yet; resizing within the live "
-        "seed finds every size built by the warm-up that each start and each reset queue (exercises/warm.py)."
+        "seed finds every size built by the warm-up that each start and each reset queue (exercises/warm.py). "
+        "The app's tables are filled inside the database (SQLite: `ATTACH` and `INSERT ... SELECT`; "
+        "PostgreSQL: `INSERT ... SELECT` from the dataset's schema), or, with the app on PostgreSQL and "
+        "the datasets in SQLite files, streamed in with one `COPY` per table. A run of `make bench` "
+        "measures its own setup; the rows of the other setups come from runs of this section alone "
+        "with `DATABASE_URL` (and `QUERYLAB_SANDBOX_DATABASE=postgresql`) set."
     )
     return intro + "\n\n" + report.table(headers, rows)

@@ -621,8 +621,18 @@ def _insert(
 
 
 def write_raw(rows: Rows, *, using: str = "default") -> None:
-    """Insert ``rows`` into empty tables, one ``executemany`` per table: the sandbox's datasets."""
+    """Insert ``rows`` into empty tables, one statement per table: the sandbox's datasets.
+
+    An ``executemany`` on SQLite; a ``COPY`` on PostgreSQL (inside the caller's
+    transaction), where the same ``large`` dataset goes in several times faster.
+    """
     connection = connections[using]
     with connection.cursor() as cursor:
         for model, attr in TABLE_ROWS.items():
-            _insert(cursor, model, getattr(rows, attr), connection)
+            if connection.vendor != "postgresql":
+                _insert(cursor, model, getattr(rows, attr), connection)
+                continue
+            table, columns = _quoted(model)
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
+                for row in getattr(rows, attr):
+                    into.write_row(row)
