@@ -661,7 +661,7 @@ class RunDatabase:
         else:
             entry.rows = max(rowcount, 0)
             cursor.close()
-        if not (control or self.in_txn or sql.lstrip()[:6].upper() == "SELECT"):
+        if not (self.sqlite or control or self.in_txn or sql.lstrip()[:6].upper() == "SELECT"):
             self._mark()
         return ("ok", (description, rowcount, lastrowid, rows, handle))
 

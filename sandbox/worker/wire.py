@@ -48,7 +48,7 @@ class Closed(Exception):
     """The peer closed the channel."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     op: int
     flags: int = 0
@@ -62,11 +62,9 @@ class Request:
 
 def encode_request(request: Request) -> bytes:
     sql = request.sql.encode()
-    params = (
-        b""
-        if request.params is None
-        else json.dumps(request.params, separators=(",", ":"), allow_nan=False).encode()
-    )
+    # json's own default encoder (no arguments: its fast path); encode_value has tagged
+    # every float JSON cannot write, so no NaN is ever written.
+    params = b"" if request.params is None else json.dumps(request.params).encode()
     name = (request.name or "").encode()
     line = -1 if request.line is None else request.line
     body = REQUEST.pack(
@@ -170,10 +168,14 @@ def _hashable(key: Any) -> Any:
     return key
 
 
+_TAGGED = json.JSONDecoder(object_hook=_untag)
+
+
 def decode_json(data: bytes) -> Any:
     """JSON from the child as plain data; anything else is a ``ProtocolError``."""
     try:
-        return json.loads(data, object_hook=_untag) if b"{" in data else json.loads(data)
+        text = data.decode()
+        return _TAGGED.decode(text) if "{" in text else json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"not JSON ({type(exc).__name__})") from exc
 
@@ -192,6 +194,10 @@ class FrameBuffer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """The frames ``data`` completes, in order; a frame over the limit is a ``ProtocolError``."""
+        if not self.buffer and len(data) >= FRAME.size:  # most often one whole frame: no copy
+            (length,) = FRAME.unpack_from(data)
+            if length == len(data) - FRAME.size and length <= self.limit:
+                return [data[FRAME.size :]]
         self.buffer += data
         frames = []
         while len(self.buffer) >= FRAME.size:
@@ -212,7 +218,14 @@ class FrameReader:
         self.sock = sock
         self.buffer = bytearray()
 
-    def read(self) -> bytes:
+    def read(self) -> bytes | memoryview:
+        if not self.buffer:  # most answers arrive whole, in one piece: no copy
+            chunk = self.sock.recv(1 << 16)
+            if len(chunk) >= FRAME.size and FRAME.unpack_from(chunk)[0] == len(chunk) - FRAME.size:
+                return memoryview(chunk)[FRAME.size :]
+            if not chunk:
+                raise Closed
+            self.buffer += chunk
         while True:
             if len(self.buffer) >= FRAME.size:
                 (length,) = FRAME.unpack_from(self.buffer)
