@@ -546,15 +546,23 @@ def fold(queries: Iterable[Query]) -> list[dict[str, Any]]:
 
 # An IN list longer than this is shown shortened, with its count.
 IN_LIST_SHOWN = 6
+VALUES_ROWS_SHOWN = 3
 _IN_LIST = re.compile(r"\bIN \(((?:'(?:[^']|'')*'|[^()'])*)\)", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"'(?:[^']|'')*'|[^,]+")
+# One row of a VALUES list: parentheses around values, strings (with their commas and
+# parentheses) skipped whole. A row holding parentheses of its own is never cut.
+_ROW = r"\((?:'(?:[^']|'')*'|[^()'])*\)"
+_VALUES_LIST = re.compile(rf"\bVALUES\s*({_ROW}(?:\s*,\s*{_ROW})+)", re.IGNORECASE)
+_VALUES_ROW = re.compile(_ROW)
 
 
-def shorten_in_lists(sql: str) -> tuple[str, int]:
-    """``sql`` with each long ``IN (...)`` list cut to its first values and a count; how many were cut."""
+def shorten_lists(sql: str) -> tuple[str, int]:
+    """``sql`` with each long ``IN (...)`` list and each long ``VALUES (...), (...)`` list
+    (a ``bulk_create``'s, a ``fill()``'s) cut to its first items, a count and its last;
+    how many lists were cut."""
     cut = 0
 
-    def shorten(match: re.Match[str]) -> str:
+    def shorten_in(match: re.Match[str]) -> str:
         nonlocal cut
         items = [item.strip() for item in _LIST_ITEM.findall(match.group(1)) if item.strip()]
         if len(items) <= IN_LIST_SHOWN + 2:
@@ -563,4 +571,13 @@ def shorten_in_lists(sql: str) -> tuple[str, int]:
         shown = ", ".join(items[:IN_LIST_SHOWN])
         return f"IN ({shown}, /* ... {len(items) - IN_LIST_SHOWN - 1} more ... */ {items[-1]})"
 
-    return _IN_LIST.sub(shorten, sql), cut
+    def shorten_values(match: re.Match[str]) -> str:
+        nonlocal cut
+        rows = _VALUES_ROW.findall(match.group(1))
+        if len(rows) <= VALUES_ROWS_SHOWN + 2:
+            return match.group(0)
+        cut += 1
+        shown = ", ".join(rows[:VALUES_ROWS_SHOWN])
+        return f"VALUES {shown}, /* ... {len(rows) - VALUES_ROWS_SHOWN - 1} more rows ... */ {rows[-1]}"
+
+    return _VALUES_LIST.sub(shorten_values, _IN_LIST.sub(shorten_in, sql)), cut

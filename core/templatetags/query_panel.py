@@ -33,9 +33,9 @@ def sql_html(sql: str) -> SafeString:
 
 @register.filter
 def statement(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry's SQL as shown: its values filled in, long IN lists cut (``cut``: how many), highlighted."""
+    """An entry's SQL as shown: its values filled in, long IN and VALUES lists cut (``cut``: how many), highlighted."""
     sql = entry.get("filled") or entry["sql"]
-    short, cut = analysis.shorten_in_lists(sql)
+    short, cut = analysis.shorten_lists(sql)
     return {"html": sql_html(short), "cut": cut, "full": sql}
 
 

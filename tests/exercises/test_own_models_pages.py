@@ -102,6 +102,8 @@ def test_the_playground_draws_the_diagram_of_its_run(tiny: Dataset, client: Clie
         "/playground/run", {"code": CODE, "models": MODELS}, headers={"HX-Request": "true"}
     ).text
     assert '<svg class="erd"' in page and "Your models" in page
+    # fill(Book, 10)'s one INSERT of ten rows is shown with its first rows, a count and its last
+    assert "6 more rows" in page and "show the whole statement" in page
 
 
 def test_the_home_page_and_lesson_one_draw_the_blog(tiny: Dataset, client: Client) -> None:

@@ -755,10 +755,33 @@ def test_statements_whose_parameter_lists_differ_in_length_differ_in_their_param
             "SELECT 1 WHERE name IN ('a, b', 'c', 'd', 'e', 'f', 'g', /* ... 2 more ... */ 'j')",
             1,
         ),
+        (
+            'INSERT INTO "t" ("a", "b") VALUES (1, \'x\'), (2, \'y\') RETURNING "t"."id"',
+            'INSERT INTO "t" ("a", "b") VALUES (1, \'x\'), (2, \'y\') RETURNING "t"."id"',
+            0,
+        ),
+        (
+            'INSERT INTO "t" ("a", "b") VALUES '
+            + ", ".join(f"({n}, 'it''s (n), {n}')" for n in range(1, 501))
+            + ' RETURNING "t"."id"',
+            "INSERT INTO \"t\" (\"a\", \"b\") VALUES (1, 'it''s (n), 1'), (2, 'it''s (n), 2'), "
+            "(3, 'it''s (n), 3'), /* ... 496 more rows ... */ (500, 'it''s (n), 500') RETURNING \"t\".\"id\"",
+            1,
+        ),
+        (
+            "INSERT INTO t VALUES "
+            + ", ".join(f"({n}, 1)" for n in range(20))
+            + "; SELECT 1 WHERE id IN ("
+            + ", ".join(map(str, range(20)))
+            + ")",
+            "INSERT INTO t VALUES (0, 1), (1, 1), (2, 1), /* ... 16 more rows ... */ (19, 1); "
+            "SELECT 1 WHERE id IN (0, 1, 2, 3, 4, 5, /* ... 13 more ... */ 19)",
+            2,
+        ),
     ],
 )
-def test_long_in_lists_are_shortened_with_their_count(sql: str, shortened: str, cut: int) -> None:
-    assert analysis.shorten_in_lists(sql) == (shortened, cut)
+def test_long_in_and_values_lists_are_shortened_with_their_count(sql: str, shortened: str, cut: int) -> None:
+    assert analysis.shorten_lists(sql) == (shortened, cut)
 
 
 def test_fold_never_merges_statements_from_different_lines_or_with_different_outcomes() -> None:
