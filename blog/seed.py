@@ -490,7 +490,7 @@ def _copy_from(fill: Fill, *, using: str, on_progress: ProgressCallback) -> None
                 copied += stored
         if checks_after:
             cursor.execute("SET LOCAL session_replication_role = origin")
-            on_progress("references", copied)
+            on_progress("checking references", copied)
             _check_references(cursor)
     on_progress("sequences", copied)
     with connection.cursor() as cursor:
