@@ -30,6 +30,16 @@ def run(code: str, **kwargs: Any) -> RunResult:
     return runner.run(RunRequest(code, dataset=kwargs.pop("dataset", TINY), **kwargs))
 
 
+def run_when_free(code: str) -> RunResult:
+    """``run``, asked again while the worker says busy, as a client would: on a slow or
+    loaded machine the first runs of a new worker may wait past the queue's limit."""
+    for _ in range(50):
+        result = run(code)
+        if result.error is None or result.error.kind != "busy":
+            return result
+    return result
+
+
 def error_of(result: RunResult) -> RunError:
     assert result.error is not None, result.stdout
     return result.error
@@ -284,8 +294,8 @@ def test_threads_that_need_the_worker_at_once_start_one_worker_between_them(
 
     monkeypatch.setattr(runner.subprocess, "Popen", counted)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda i: run(f"print({i})"), range(8)))
-    assert sorted(r.stdout for r in results) == sorted(f"{i}\n" for i in range(8))
+        results = list(pool.map(lambda i: run_when_free(f"print({i})"), range(8)))
+    assert sorted(r.stdout for r in results) == sorted(f"{i}\n" for i in range(8)), [r.error for r in results]
     assert len(started) == 1
     assert worker.pid() == worker.process.pid if worker.process else False
     mains = [
