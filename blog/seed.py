@@ -376,21 +376,25 @@ def _insert_select(cursor: Any, model: type[models.Model], *, source: str) -> in
     return int(cursor.fetchone()[0])
 
 
+def _copy_in(cursor: Any, model: type[models.Model], rows: Iterable[Sequence[Any]]) -> int:
+    """PostgreSQL: ``rows`` (in ``COLUMNS`` order) into ``model``'s table through one ``COPY``; how many."""
+    table, columns = _quoted(model)
+    copied = 0
+    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
+        for row in rows:
+            into.write_row(row)
+            copied += 1
+    return copied
+
+
 def _stream(cursor: Any, model: type[models.Model], *, reader: sqlite3.Connection) -> int:
-    """From a SQLite file into PostgreSQL: its rows as they are stored, through one ``COPY``.
+    """From a SQLite file into PostgreSQL: its rows as they are stored.
 
     SQLite holds what Django wrote there: datetimes as UTC text (the transaction's
     time zone is set to UTC before), booleans as 0 and 1, which PostgreSQL reads as such.
     """
     table, columns = _quoted(model)
-    rows = reader.execute(f"SELECT {columns} FROM {table}")
-    copied = 0
-    with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
-        while batch := rows.fetchmany(BATCH_SIZE):
-            for row in batch:
-                into.write_row(row)
-            copied += len(batch)
-    return copied
+    return _copy_in(cursor, model, reader.execute(f"SELECT {columns} FROM {table}"))
 
 
 @contextmanager
@@ -436,7 +440,7 @@ def _quick_compression(cursor: Any) -> None:
 
 
 def _checks_after(cursor: Any, using: str) -> bool:
-    """PostgreSQL: check the copy's references once per table after it, not once per row.
+    """PostgreSQL: check the copy's references after it, one query per key, not once per row.
 
     Each row a foreign key points from queues a check that runs at commit: on ``large``,
     360,000 of them, about 3 s. A role allowed to set ``session_replication_role`` (a
@@ -629,10 +633,7 @@ def write_raw(rows: Rows, *, using: str = "default") -> None:
     connection = connections[using]
     with connection.cursor() as cursor:
         for model, attr in TABLE_ROWS.items():
-            if connection.vendor != "postgresql":
+            if connection.vendor == "postgresql":
+                _copy_in(cursor, model, getattr(rows, attr))
+            else:
                 _insert(cursor, model, getattr(rows, attr), connection)
-                continue
-            table, columns = _quoted(model)
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
-                for row in getattr(rows, attr):
-                    into.write_row(row)
