@@ -48,12 +48,13 @@ def retry_after(request: HttpRequest, scope: str, cost: int = 1) -> int | None:
     window = int(now // limit.seconds)
     key = f"throttle:{scope}:{client(request)}:{window}"
     cache = caches["counters"]
-    cache.add(key, 0, timeout=limit.seconds + 1)
+    # The window's count most often exists: one increment (on the database cache, one read and
+    # one write). The window's first request adds it; if another process added it first, this
+    # one increments theirs.
     try:
         used = cache.incr(key, cost)
-    except ValueError:  # expired between add and incr: a new window
-        cache.set(key, cost, timeout=limit.seconds + 1)
-        used = cost
+    except ValueError:
+        used = cost if cache.add(key, cost, timeout=limit.seconds + 1) else cache.incr(key, cost)
     if used <= limit.requests:
         return None
     return max(1, math.ceil((window + 1) * limit.seconds - now))
