@@ -617,9 +617,9 @@ def _insert(
     values = [tuple(v if a is None else a(v) for v, a in zip(row, adapt, strict=True)) for row in table]
     placeholders = ", ".join(["%s"] * len(columns))
     suffix = ops.on_conflict_suffix_sql(fields, on_conflict, None, None) if on_conflict else ""
+    name, quoted = _quoted(model)
     cursor.executemany(
-        f"{ops.insert_statement(on_conflict=on_conflict)} {ops.quote_name(model._meta.db_table)} "
-        f"({', '.join(map(ops.quote_name, columns))}) VALUES ({placeholders}) {suffix}".rstrip(),
+        f"{ops.insert_statement(on_conflict=on_conflict)} {name} ({quoted}) VALUES ({placeholders}) {suffix}".rstrip(),
         values,
     )
 

@@ -24,6 +24,7 @@ import pickle
 import socket
 import struct
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,27 +217,16 @@ class FrameReader:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.buffer = bytearray()
+        self.frames = FrameBuffer(limit=(1 << 32) - 1)  # whatever the length prefix can say
+        self.pending: deque[bytes] = deque()
 
-    def read(self) -> bytes | memoryview:
-        if not self.buffer:  # most answers arrive whole, in one piece: no copy
-            chunk = self.sock.recv(1 << 16)
-            if len(chunk) >= FRAME.size and FRAME.unpack_from(chunk)[0] == len(chunk) - FRAME.size:
-                return memoryview(chunk)[FRAME.size :]
-            if not chunk:
-                raise Closed
-            self.buffer += chunk
-        while True:
-            if len(self.buffer) >= FRAME.size:
-                (length,) = FRAME.unpack_from(self.buffer)
-                if len(self.buffer) >= FRAME.size + length:
-                    body = bytes(self.buffer[FRAME.size : FRAME.size + length])
-                    del self.buffer[: FRAME.size + length]
-                    return body
+    def read(self) -> bytes:
+        while not self.pending:
             chunk = self.sock.recv(1 << 16)
             if not chunk:
                 raise Closed
-            self.buffer += chunk
+            self.pending.extend(self.frames.feed(chunk))
+        return self.pending.popleft()
 
 
 def encode_message(message: dict[str, Any]) -> bytes:
