@@ -46,6 +46,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _PROBE = ["--ro-bind", "/", "/", "--unshare-all", "--unshare-user", "--", "/bin/true"]
 
 
@@ -225,8 +226,8 @@ def lock_down(*, open_files: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
-    if _FILTER is not None:
-        _FILTER.load()
+    if _PROGRAM is not None:
+        _PROGRAM.load()
 
 
 def _vm_bytes() -> int:
@@ -255,7 +256,7 @@ _DENIED_SYSCALLS = (
 
 
 def _build_filter() -> Any:
-    """The seccomp filter, built once in the worker; each child only loads its copy."""
+    """The seccomp rules, as libseccomp's filter object."""
     if seccomp is None:
         return None
     denied = seccomp.ERRNO(1)  # EPERM: the code sees a PermissionError, the run goes on
@@ -270,4 +271,38 @@ def _build_filter() -> Any:
     return rules
 
 
-_FILTER = _build_filter()
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class _Program:
+    """The filter compiled to BPF once, in the worker; a child only hands it to the kernel.
+
+    libseccomp's own ``load()`` compiles the rules again in every process that calls
+    it: 1.4 ms of a child's CPU here, most of it page faults on memory the compiler
+    allocates, for a program that never changes.
+    """
+
+    SOCK_FILTER_SIZE = 8  # struct sock_filter: u16 code, u8 jt, u8 jf, u32 k
+
+    def __init__(self, rules: Any) -> None:
+        fd = os.memfd_create("seccomp")
+        try:
+            with open(fd, "w+b", closefd=False) as exported:
+                rules.export_bpf(exported)
+            size = os.lseek(fd, 0, os.SEEK_END)
+            code = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+        self.code = ctypes.create_string_buffer(code, len(code))
+        self.fprog = _SockFprog(len(code) // self.SOCK_FILTER_SIZE, ctypes.addressof(self.code))
+
+    def load(self) -> None:
+        """Install it on this process; no_new_privs must already be set (``drop_capabilities``)."""
+        if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.fprog), 0, 0) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"seccomp: {os.strerror(errno)}")
+
+
+_RULES = _build_filter()
+_PROGRAM = None if _RULES is None else _Program(_RULES)
