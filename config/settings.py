@@ -224,10 +224,9 @@ QUERYLAB_MEASURE_AFTER_RESET = os.environ.get("QUERYLAB_MEASURE_AFTER_RESET", "0
 # memory; tests/test_scaleout.py checks the shared count across two real nodes.
 # Two caches in the database, one table each, shared by every process and node: the shared
 # lesson runs and their rendered panels ("default": a week each, rarely written), and the
-# rate-limit counters ("counters": one per learner and minute, written on every run).
-# Apart, a class's counters never cull the runs (Django culls the first keys in order once
-# over MAX_ENTRIES), and the counters' table stays small for the count Django's database
-# cache takes on every write.
+# rate-limit counters ("counters": one per learner and minute, written on every run, each
+# increment one atomic statement: core/cache.py). Apart, a class's counters never cull the
+# runs (Django culls the first keys in order once over MAX_ENTRIES).
 DATABASE_CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
@@ -235,7 +234,7 @@ DATABASE_CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 20_000},
     },
     "counters": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "BACKEND": "core.cache.CounterCache",
         "LOCATION": "querylab_counters",
         "OPTIONS": {"MAX_ENTRIES": 3_000},
     },

@@ -4,9 +4,8 @@ Fixed windows counted in Django's cache. A client is its session when it has
 one (a class behind one school address is many learners), else its address.
 The cache is the database's ("counters" in settings.CACHES, a table of its own), one
 count that every server process and node shares: a learner cannot multiply the limit by
-landing on another node. Its own table stays small (expired windows are culled), so the
-count Django's database cache takes on every write stays cheap, and no counter ever culls
-what the shared cache keeps (lesson runs).
+landing on another node. There each increment is one atomic statement (core/cache.py),
+and no counter ever culls what the shared cache keeps (lesson runs).
 """
 
 from __future__ import annotations
@@ -48,8 +47,8 @@ def retry_after(request: HttpRequest, scope: str, cost: int = 1) -> int | None:
     window = int(now // limit.seconds)
     key = f"throttle:{scope}:{client(request)}:{window}"
     cache = caches["counters"]
-    # The window's count most often exists: one increment (on the database cache, one read and
-    # one write). The window's first request adds it; if another process added it first, this
+    # The window's count most often exists: one increment (on the database cache, one
+    # statement). The window's first request adds it; if another process added it first, this
     # one increments theirs.
     try:
         used = cache.incr(key, cost)

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from blog.models import Dataset
+from core.cache import CULL_EVERY
 
 WINDOW = 3600  # long fixed windows: no test here can straddle two of them (see early_in_the_window)
 
@@ -76,8 +77,9 @@ def test_a_class_worth_of_rate_limit_counters_does_not_cull_the_shared_lesson_ru
         for learner in range(4_000):  # a class of 200, twenty minutes of counters
             counters.set(f"throttle:runs:session:{learner}", 1, 60)
         assert shared.get("lesson-run:compare:kept") == "measured once"
-        with connection.cursor() as cursor:  # culled: small enough to count on every write
+        with connection.cursor() as cursor:  # culled: it stays small
             cursor.execute("SELECT COUNT(*) FROM querylab_counters")
-            assert cursor.fetchone()[0] <= settings.DATABASE_CACHES["counters"]["OPTIONS"]["MAX_ENTRIES"]
+            most = settings.DATABASE_CACHES["counters"]["OPTIONS"]["MAX_ENTRIES"]
+            assert cursor.fetchone()[0] <= most + CULL_EVERY
         shared.clear()
         counters.clear()
