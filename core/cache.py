@@ -10,9 +10,9 @@ database itself:
 
 - ``incr`` is one ``UPDATE ... RETURNING``: atomic, however many nodes count at once;
 - ``add`` (a window's first count) and ``set`` are one ``INSERT ... ON CONFLICT``;
-- the table is culled as Django culls it (expired entries, then a third of the rest
-  once over ``MAX_ENTRIES``) on one write in ``CULL_EVERY`` of each process, instead
-  of counting the table on every write.
+- the table is culled (expired counts, then those that expire first down to
+  ``MAX_ENTRIES``) on one write in ``CULL_EVERY`` of each process, instead of being
+  counted on every write.
 
 It is the same table (``createcachetable`` makes it) and the same API; SQLite and
 PostgreSQL both run these statements as written.
@@ -36,6 +36,10 @@ _writes = itertools.count(1)  # this process's writes, every cache and thread to
 
 
 class CounterCache(DatabaseCache):
+    def __init__(self, table: str, params: dict[str, Any]) -> None:
+        super().__init__(table, params)
+        self.table = table
+
     def _connection(self, *, write: bool) -> BaseDatabaseWrapper:
         route = router.db_for_write if write else router.db_for_read
         return connections[route(self.cache_model_class)]
@@ -113,10 +117,17 @@ class CounterCache(DatabaseCache):
         return written
 
     def _cull_now(self, connection: BaseDatabaseWrapper, cursor: Any) -> None:
-        cursor.execute(f"SELECT COUNT(*) FROM {self._quoted(connection)}")
+        """Expired counts go; if more than ``MAX_ENTRIES`` remain, those that expire first."""
+        table = self._quoted(connection)
+        cursor.execute(f"DELETE FROM {table} WHERE expires < %s", [self._now(connection)])
+        cursor.execute(f"SELECT COUNT(*) FROM {table}")
         (count,) = cursor.fetchone()
         if count > self._max_entries:
-            self._cull(connection.alias, cursor, now(), count)
+            cursor.execute(
+                f"DELETE FROM {table} WHERE cache_key IN "
+                f"(SELECT cache_key FROM {table} ORDER BY expires, cache_key LIMIT %s)",
+                [count - self._max_entries],
+            )
 
     def _quoted(self, connection: BaseDatabaseWrapper) -> str:
-        return str(connection.ops.quote_name(self._table))
+        return str(connection.ops.quote_name(self.table))
