@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -47,11 +47,9 @@ def _entry(request: HttpRequest, exercise: Exercise) -> Progress:
         lookup: dict[str, object] = {"user": request.user, "exercise": exercise.slug}
     else:
         lookup = {"user": None, "session_key": key, "exercise": exercise.slug}
-    try:
-        with transaction.atomic():
-            entry, _ = Progress.objects.get_or_create(**lookup, defaults={"session_key": key})
-    except IntegrityError:  # two requests of one learner created it at once
-        entry = Progress.objects.get(**lookup)
+    # A read when it exists (most submissions); get_or_create creates it in a savepoint of its
+    # own and reads it back if another request of this learner created it at that moment.
+    entry, _ = Progress.objects.get_or_create(**lookup, defaults={"session_key": key})
     return entry
 
 

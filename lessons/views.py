@@ -33,7 +33,7 @@ def _page(
     previous, following = loader.neighbours(lesson)
     live = seed.live_dataset()
     default_size = live.size if live and live.size in runs.OFFERED_SIZES else "small"
-    seed_value = runner.current_dataset().seed
+    seed_value = runner.dataset_ref(live).seed
     # Sizes whose dataset is not built yet: their first run builds it, and the page says so while it waits.
     cold = [
         size for size in runs.OFFERED_SIZES if datasets.prepared_digest(DatasetRef(size, seed_value)) is None

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
@@ -32,6 +32,9 @@ from django.dispatch import Signal
 
 from sandbox import analysis, datasets, pg
 from sandbox.contract import DatasetRef, RunRequest, RunResult
+
+if TYPE_CHECKING:
+    from blog.models import Dataset
 from sandbox.worker import confine, wire
 
 DEFAULT_DATASET = DatasetRef("default", 1)
@@ -294,7 +297,11 @@ def current_dataset() -> DatasetRef:
     """The live dataset: what the instructor last seeded, else the default."""
     from blog.seed import live_dataset
 
-    live = live_dataset()
+    return dataset_ref(live_dataset())
+
+
+def dataset_ref(live: Dataset | None) -> DatasetRef:
+    """The dataset runs use when ``live`` is the live seeding (None: nothing seeded yet)."""
     return DatasetRef(live.size, live.seed) if live else DEFAULT_DATASET
 
 

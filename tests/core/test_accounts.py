@@ -1,12 +1,18 @@
 """Learners' accounts, their saved work, and the reference solution's door, through real requests."""
 
+import threading
+
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
+from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connections
+from django.test import Client, RequestFactory
 
 from blog import seed
-from exercises import catalog
+from exercises import catalog, progress
+from exercises.grading import Grade
 from exercises.models import Progress
+from sandbox.contract import RunResult
 
 PASSWORD = "a long and unusual pass phrase"
 EXERCISE = catalog.get("article-authors")
@@ -154,3 +160,30 @@ def test_the_lesson_index_counts_the_learners_passed_exercises(seeded: None, cli
     assert f"0 of {total} exercise" in client.get("/lessons/").text
     client.post(f"{EXERCISE.url}submit", {"code": EXERCISE.solution})
     assert f"1 of {total} exercise" in client.get("/lessons/").text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_learners_first_records_made_at_once_are_one_record() -> None:
+    """Two tabs of one learner submitting together: Django's get_or_create takes the other's row."""
+    session = SessionStore()
+    session.save()
+    start = threading.Barrier(4)
+    entries: list[Progress] = []
+    failed = Grade(passed=False, checks=[], result=RunResult.failure("internal", "not run"))
+
+    def submit() -> None:
+        request = RequestFactory().post("/")
+        request.user, request.session = AnonymousUser(), SessionStore(session.session_key)
+        try:
+            start.wait()
+            entries.append(progress.record(request, EXERCISE, failed, "x = 1"))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(entries) == 4
+    assert Progress.objects.count() == 1

@@ -26,6 +26,15 @@ def test_a_lesson_page_names_the_sizes_whose_first_run_builds_a_dataset(
     assert 'data-cold-sizes="default large"' in page.text
 
 
+def test_a_lesson_page_reads_the_app_database_once(
+    db: None, client: Client, django_assert_num_queries: Any
+) -> None:
+    """Under a class's load every statement waits for a CPU: the live seeding is read once, not twice."""
+    seed.seed("tiny", 1)
+    with django_assert_num_queries(1):
+        assert client.get("/lessons/n-plus-one/").status_code == 200
+
+
 def test_a_comparison_is_measured_once_and_served_to_the_next_learner(db: None) -> None:
     seed.seed("tiny", 1)
     first, second = Client(), Client()
