@@ -250,6 +250,8 @@ CACHES = (
 QUERYLAB_RATE_LIMITS = {
     "runs": (int(os.environ.get("QUERYLAB_RUNS_PER_MINUTE", 120)), 60),
     "login": (int(os.environ.get("QUERYLAB_LOGINS_PER_5_MINUTES", 10)), 300),
+    # Sessions one address may start (core.throttle.gives_session): a class arriving at once.
+    "sessions": (int(os.environ.get("QUERYLAB_SESSIONS_PER_MINUTE", 600)), 60),
 }
 
 if PRODUCTION:

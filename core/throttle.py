@@ -1,4 +1,4 @@
-"""Per-client rate limits: runs and grades, and attempts at the login page.
+"""Per-client rate limits: runs and grades, attempts at the login page, sessions started.
 
 Fixed windows counted in Django's cache. A client is its session when it has
 one (a class behind one school address is many learners), else its address.
@@ -84,3 +84,24 @@ def limited(scope: str, *, cost: int = 1) -> Callable[[View], View]:
         return wrapped
 
     return decorate
+
+
+def gives_session(view: View) -> View:
+    """A page learners run code from starts their session if they have none.
+
+    Their runs then count against their own limit from the first one, rather than
+    against their address, which a whole class behind a school's router shares (a
+    class of 200 opening the playground at once would otherwise share one address's
+    runs until each learner's first grade). How many sessions one address may start
+    is limited too ("sessions"); past it, the page is served and its runs count
+    against the address.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.session.session_key is None and retry_after(request, "sessions") is None:
+            request.session.save()
+            request.session.modified = True  # so that the session middleware sends its cookie
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -147,6 +147,7 @@ def _exercise_page(request: HttpRequest, exercise: catalog.Exercise, **extra: An
 
 
 @require_GET
+@throttle.gives_session
 def exercise_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _exercise_page(request, _exercise(slug))
 
@@ -202,6 +203,7 @@ def exercise_solution(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@throttle.gives_session
 def playground(request: HttpRequest) -> HttpResponse:
     code = "for article in Article.objects.published().newest_first()[:5]:\n    print(article.title)\n"
     models = ""

@@ -63,6 +63,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@throttle.gives_session
 def detail(request: HttpRequest, slug: str) -> HttpResponse:
     return _page(request, _lesson(slug))
 

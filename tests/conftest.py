@@ -27,7 +27,11 @@ def _generous_rate_limits(settings: Any) -> None:
     """Tests send many requests from one address; tests/core/test_throttle.py sets real limits."""
     from django.core.cache import caches
 
-    settings.QUERYLAB_RATE_LIMITS = {"runs": (100_000, 60), "login": (100_000, 300)}
+    settings.QUERYLAB_RATE_LIMITS = {
+        "runs": (100_000, 60),
+        "login": (100_000, 300),
+        "sessions": (100_000, 60),
+    }
     for cache in caches.all():
         cache.clear()
 

@@ -52,6 +52,26 @@ def test_lesson_comparisons_count_against_the_same_limit(tiny: Dataset, settings
     assert refused["Retry-After"]
 
 
+def test_a_class_behind_one_address_runs_each_against_its_own_limit(tiny: Dataset, settings: Any) -> None:
+    """Learners open a page before they run: each has a session then, so none waits for the class."""
+    settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "runs": (2, WINDOW)}
+    learners = [Client() for _ in range(3)]  # one address, as the test client always is
+    for learner in learners:
+        assert learner.get("/playground/").status_code == 200
+        assert "sessionid" in learner.cookies
+    assert [run(learner).status_code for learner in learners for _ in range(2)] == [200] * 6
+    assert [run(learner).status_code for learner in learners] == [429] * 3  # each over their own
+
+
+def test_the_sessions_one_address_may_start_are_limited(db: None, settings: Any) -> None:
+    settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "sessions": (2, WINDOW)}
+    visitors = [Client() for _ in range(3)]
+    assert [visitor.get("/playground/").status_code for visitor in visitors] == [200] * 3
+    assert ["sessionid" in visitor.cookies for visitor in visitors] == [True, True, False]
+    assert visitors[0].get("/lessons/n-plus-one/").status_code == 200  # a session is started once
+    assert visitors[0].cookies["sessionid"].value == visitors[0].session.session_key
+
+
 def test_the_login_page_is_rate_limited(db: None, client: Client, settings: Any) -> None:
     settings.QUERYLAB_RATE_LIMITS = {**settings.QUERYLAB_RATE_LIMITS, "login": (2, WINDOW)}
     attempts = [
