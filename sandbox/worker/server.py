@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import gc
 import json
 import os
 import selectors
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.contract import LIMITS, DatasetRef
-from sandbox.worker import confine, supervisor, wire
+from sandbox.worker import confine, prefork, supervisor, wire
 
 IDLE_EXIT_SECONDS = 30 * 60
 # Supervisors are kept for this many of the most recently used datasets.
@@ -289,11 +288,9 @@ def main(argv: list[str]) -> None:
     for spec in args.warm:
         size, _, seed_value = spec.partition(":")
         server.datasets[DatasetRef(size, int(seed_value))] = None
-    # Everything loaded so far is shared copy-on-write with every supervisor and child: keep the
-    # collector from touching it (and so copying it) in each of them.
-    # https://docs.python.org/3/library/gc.html#gc.freeze
+    # Everything loaded so far is shared copy-on-write with every supervisor and child: walked
+    # once, made immortal and frozen, so that none of them copies it (prefork.py).
     supervisor.preload()
-    gc.collect()
-    gc.freeze()
+    prefork.settle()
     print(f"sandbox worker {server.boot} ready", file=sys.stderr, flush=True)
     server.serve()
