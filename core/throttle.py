@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils.http import http_date
 
 View = Callable[..., HttpResponseBase]
 
@@ -99,9 +100,35 @@ def gives_session(view: View) -> View:
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.session.session_key is None and retry_after(request, "sessions") is None:
-            request.session.save()
-            request.session.modified = True  # so that the session middleware sends its cookie
-        return view(request, *args, **kwargs)
+        started = request.session.session_key is None and retry_after(request, "sessions") is None
+        if started:
+            request.session.save()  # in the view: a database away now is the view's 503
+            request.session.modified = False  # saved: the middleware has nothing to write
+        response = view(request, *args, **kwargs)
+        if started and not request.session.modified:
+            _send_session_cookie(request, response)
+        return response
 
     return wrapped
+
+
+def _send_session_cookie(request: HttpRequest, response: HttpResponseBase) -> None:
+    """The cookie Django's session middleware sends for a session it saved, for one saved already.
+
+    Marking the session modified instead would have the middleware write it a second time,
+    after the view, where a database going away is answered 400 ("session interrupted").
+    """
+    session = request.session
+    at_close = session.get_expire_at_browser_close()
+    max_age = None if at_close else session.get_expiry_age()
+    response.set_cookie(
+        settings.SESSION_COOKIE_NAME,
+        str(session.session_key),
+        max_age=max_age,
+        expires=None if max_age is None else http_date(time.time() + max_age),
+        domain=settings.SESSION_COOKIE_DOMAIN,
+        path=settings.SESSION_COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=settings.SESSION_COOKIE_HTTPONLY,
+        samesite=settings.SESSION_COOKIE_SAMESITE,
+    )

@@ -4,10 +4,12 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import caches
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from blog.models import Dataset
 from core.cache import CULL_EVERY
@@ -70,6 +72,17 @@ def test_the_sessions_one_address_may_start_are_limited(db: None, settings: Any)
     assert ["sessionid" in visitor.cookies for visitor in visitors] == [True, True, False]
     assert visitors[0].get("/lessons/n-plus-one/").status_code == 200  # a session is started once
     assert visitors[0].cookies["sessionid"].value == visitors[0].session.session_key
+
+
+def test_a_page_starts_a_session_with_one_write(db: None) -> None:
+    """Written once, in the view: nothing left for the middleware to write after it (a database going
+    away between the two writes would make the second a 400, "session interrupted")."""
+    visitor = Client()
+    with CaptureQueriesContext(connection) as statements:
+        assert visitor.get("/playground/").status_code == 200
+    writes = [q["sql"] for q in statements.captured_queries if "django_session" in q["sql"]]
+    assert [sql.split()[0] for sql in writes if not sql.startswith("SELECT")] == ["INSERT"]
+    assert SessionStore().exists(visitor.cookies["sessionid"].value)
 
 
 def test_the_login_page_is_rate_limited(db: None, client: Client, settings: Any) -> None:
