@@ -192,8 +192,13 @@ class Worker:
         with open(self.start_lock_path, "w") as start_lock:
             fcntl.flock(start_lock, fcntl.LOCK_EX)  # one process of the server starts it, the others wait
             if self.alive():
-                self._wait_until_ready(None)
-                return
+                try:
+                    self._wait_until_ready(None)
+                    return
+                except WorkerUnavailable:
+                    if self.alive():
+                        raise  # alive and not answering
+                    # A worker on its way out (a process of its still holding the lock) has gone: start one.
             if self.process is not None:
                 self.process.wait()
                 self.process = None

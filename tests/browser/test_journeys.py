@@ -39,7 +39,7 @@ def test_a_learner_runs_a_lesson_comparison_and_sees_the_same_counts_as_the_api(
     shown = [int(c) for c in counts.all_inner_texts()]
     screenshot(page, "lesson-comparison")
 
-    token = page.context.cookies()[0]["value"]
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     for block, count in zip(comparison.variants, shown, strict=True):
         response = page.request.post(
             live_server.url + "/api/run",

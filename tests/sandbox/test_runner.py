@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -276,6 +277,37 @@ def test_a_worker_started_by_a_short_lived_thread_outlives_that_thread() -> None
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(10)]
     assert worker.pid() == pid
     assert Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_still_on_its_way_out_is_waited_for_then_replaced() -> None:
+    """After a worker stops, one of its processes may hold the alive lock a moment longer: a
+    thread that asks for a worker meanwhile waits for it to let go and starts a new one."""
+    worker = runner.worker()
+    worker.stop()
+    straggler = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(worker.alive_path)], stdout=subprocess.PIPE
+    )
+    try:
+        assert straggler.stdout is not None and straggler.stdout.readline() == b"holding\n"
+        assert worker.alive()
+        worker.start()
+        result = run("print('after')")
+    finally:
+        straggler.wait()
+        assert straggler.stdout is not None
+        straggler.stdout.close()
+    assert result.error is None, result.error
+    assert result.stdout == "after\n"
+
+
+HOLD_THE_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+time.sleep(1)
+"""
 
 
 @pytest.mark.slow
