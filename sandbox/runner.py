@@ -32,10 +32,10 @@ from django.dispatch import Signal
 
 from sandbox import analysis, datasets, pg
 from sandbox.contract import DatasetRef, RunRequest, RunResult
+from sandbox.worker import confine, wire
 
 if TYPE_CHECKING:
     from blog.models import Dataset
-from sandbox.worker import confine, wire
 
 DEFAULT_DATASET = DatasetRef("default", 1)
 START_SECONDS = 60

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from django.apps import apps
 from django.db import connections
 
+from blog.models import Article, Author, Category, Comment, Tag
 from sandbox.worker import child
 
 # The paths most runs take: joins, prefetches, related objects one by one (the N+1),
@@ -65,7 +66,7 @@ def tour(steps: Iterable[str], names: dict[str, object]) -> None:
     with connection.schema_editor() as editor:
         for model in apps.get_app_config("blog").get_models():
             editor.create_model(model)
-    _one_of_each(names)
+    _one_of_each()
     try:
         for step in steps:
             exec(compile(step, "<tour>", "exec"), dict(names))
@@ -75,18 +76,17 @@ def tour(steps: Iterable[str], names: dict[str, object]) -> None:
             connection.connection = None
 
 
-def _one_of_each(names: dict[str, object]) -> None:
-    author = names["Author"].objects.create(  # type: ignore[attr-defined]
+def _one_of_each() -> None:
+    author = Author.objects.create(
         username="tour", name="Tour", email="tour@example.com", joined_at=datetime(2024, 1, 1, tzinfo=UTC)
     )
-    category = names["Category"].objects.create(name="Tour", slug="tour")  # type: ignore[attr-defined]
-    tag = names["Tag"].objects.create(name="tour", slug="tour")  # type: ignore[attr-defined]
-    article = names["Article"].objects.create(  # type: ignore[attr-defined]
+    category = Category.objects.create(name="Tour", slug="tour")
+    article = Article.objects.create(
         title="Tour", slug="tour", author=author, category=category, body="", html_content="",
         status="published", pub_date=datetime(2024, 1, 2, tzinfo=UTC),
     )  # fmt: skip
-    article.tags.add(tag)
-    names["Comment"].objects.create(  # type: ignore[attr-defined]
+    article.tags.add(Tag.objects.create(name="tour", slug="tour"))
+    Comment.objects.create(
         article=article, author=author, body="", created_at=datetime(2024, 1, 3, tzinfo=UTC)
     )
 
@@ -109,12 +109,11 @@ def can_immortalize() -> bool:
 def immortalize() -> int:
     """Make every object reachable from the collector's objects immortal; how many there were.
 
-    Call with no other thread running. The objects are never freed afterwards: this is for
+    Call with no other thread running, after ``gc.collect()``. The objects are never freed afterwards: this is for
     a process whose heap is what its forks share.
     """
     if not can_immortalize():
         return 0
-    gc.collect()
     seen: set[int] = set()
     pending: list[object] = gc.get_objects()
     bookkeeping = {id(seen), id(pending)}  # this walk's own containers stay mortal
@@ -136,6 +135,7 @@ def settle() -> int:
     """Everything above, in order; how many objects were made immortal."""
     with contextlib.redirect_stdout(io.StringIO()):
         tour(TOUR, child.namespace(guarded=False))
+    gc.collect()
     count = immortalize()
     gc.freeze()
     return count

@@ -6,9 +6,8 @@ import pytest
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.core.cache import caches
-from django.core.management import call_command
 from django.db import connection
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from blog.models import Dataset
@@ -100,19 +99,16 @@ def test_a_request_body_over_the_size_limit_is_refused(db: None, client: Client)
     assert response.status_code == 400
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_class_worth_of_rate_limit_counters_does_not_cull_the_shared_lesson_runs() -> None:
+def test_a_class_worth_of_rate_limit_counters_does_not_cull_the_shared_lesson_runs(
+    database_caches: None,
+) -> None:
     """In production's caches (the database's), counters come and go in a table of their own."""
-    with override_settings(CACHES=settings.DATABASE_CACHES):  # tests use memory: make the tables
-        call_command("createcachetable", verbosity=0)
-        shared, counters = (caches.create_connection(alias) for alias in ("default", "counters"))
-        shared.set("lesson-run:compare:kept", "measured once", 3600)
-        for learner in range(4_000):  # a class of 200, twenty minutes of counters
-            counters.set(f"throttle:runs:session:{learner}", 1, 60)
-        assert shared.get("lesson-run:compare:kept") == "measured once"
-        with connection.cursor() as cursor:  # culled: it stays small
-            cursor.execute("SELECT COUNT(*) FROM querylab_counters")
-            most = settings.DATABASE_CACHES["counters"]["OPTIONS"]["MAX_ENTRIES"]
-            assert cursor.fetchone()[0] <= most + CULL_EVERY
-        shared.clear()
-        counters.clear()
+    shared, counters = caches["default"], caches["counters"]
+    shared.set("lesson-run:compare:kept", "measured once", 3600)
+    for learner in range(4_000):  # a class of 200, twenty minutes of counters
+        counters.set(f"throttle:runs:session:{learner}", 1, 60)
+    assert shared.get("lesson-run:compare:kept") == "measured once"
+    with connection.cursor() as cursor:  # culled: it stays small
+        cursor.execute("SELECT COUNT(*) FROM querylab_counters")
+        most = settings.DATABASE_CACHES["counters"]["OPTIONS"]["MAX_ENTRIES"]
+        assert cursor.fetchone()[0] <= most + CULL_EVERY
