@@ -26,10 +26,9 @@ JUDGED = "large"
 ROUNDS = 7
 REPEAT = 3
 FASTER = 1.2
-# Two runs of this section on an idle machine put one comparison's ratio up to 0.2 apart (four
-# runs with the prefork worker, 0.26: pitfalls/summary 1.17-1.43): within FASTER x (1 +/- NOISE)
-# a lesson may say either (a tradeoff, or none). A comparison whose runs straddle the band
-# declares no tradeoff when every run found its good variant faster than the band's low end.
+# Runs of this section on an idle machine put one comparison's ratio up to 0.26 apart: within
+# FASTER x (1 +/- NOISE) a lesson may say either (a tradeoff, or none). A comparison whose runs
+# straddle the band declares none when every run found its good variant above the band's floor.
 NOISE = 0.1
 FIGURES = Path(__file__).resolve().parent / "lessons.json"
 
