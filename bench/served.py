@@ -49,9 +49,7 @@ def _row(target: str, clients: int, measured: Load) -> list[str]:
 
 def _cpu_per_request(server: Server, send: Callable[[Server], object]) -> float:
     """Seconds of the server's CPU per request, ``CLIENTS`` clients each sending ``send`` in a loop."""
-    clients = [Server(server.url, server.process, server.log, server.https) for _ in range(CLIENTS)]
-    for client in clients:
-        client.run(CODE)  # its session and CSRF cookie, before the count starts
+    clients = [server.learner(CODE) for _ in range(CLIENTS)]  # their sessions before the count starts
     before = cpu.tree_seconds(server.process.pid)
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(lambda client: [send(client) for _ in range(RUNS // CLIENTS)], clients))

@@ -142,6 +142,12 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
+    def learner(self, code: str) -> Server:
+        """Another client of this server, with its own cookies: its session and CSRF token from a first run."""
+        own = Server(self.url, self.process, self.log, self.https)
+        own.run(code)
+        return own
+
     def health(self) -> dict[str, object]:
         status, body = self.open(self.url + "/healthz")
         assert status == 200, body
@@ -249,8 +255,7 @@ def load(server: Server, clients: int, runs: int, code: str) -> Load:
     measured = Load()
 
     def client(_: int) -> None:
-        own = Server(server.url, server.process, server.log, server.https)
-        own.run(code)  # its session and CSRF cookie
+        own = server.learner(code)
         for _ in range(runs // clients):
             started = time.perf_counter()
             answer = own.run(code)
